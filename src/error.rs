@@ -1,0 +1,89 @@
+use std::{fmt, io};
+
+use crate::config::ConfigError;
+use crate::frame::FrameError;
+use crate::handshake::HandshakeError;
+
+/// Any error from wsstack's drivers, joining the per-layer errors.
+///
+/// The variants say whose fault it was: [`Error::Frame`] and most of
+/// [`Error::Handshake`] are the peer's, [`Error::InvalidSend`] and
+/// [`Error::Config`] are the caller's, [`Error::Io`] is the transport's.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// The transport failed.
+    Io(io::Error),
+    /// The peer sent a frame that breaks RFC 6455 or a limit.
+    Frame(FrameError),
+    /// The opening handshake failed (see [`HandshakeError`] for whose
+    /// fault).
+    Handshake(HandshakeError),
+    /// The caller asked to send a frame that may not be sent (a control
+    /// frame over 125 bytes or not final).
+    InvalidSend(FrameError),
+    /// The configuration cannot work.
+    Config(ConfigError),
+    /// The peer closed the transport cleanly between frames.
+    ConnectionClosed,
+}
+
+impl Error {
+    /// The close code (RFC 6455 §7.4.1) to send for a peer's protocol
+    /// error, if this is one.
+    pub fn close_code(&self) -> Option<u16> {
+        match self {
+            Error::Frame(e) => Some(e.close_code()),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Io(e) => write!(f, "I/O error: {e}"),
+            Error::Frame(e) => write!(f, "protocol error from peer: {e}"),
+            Error::Handshake(e) => write!(f, "handshake failed: {e}"),
+            Error::InvalidSend(e) => write!(f, "cannot send this frame: {e}"),
+            Error::Config(e) => e.fmt(f),
+            Error::ConnectionClosed => f.write_str("connection closed by peer"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Io(e) => Some(e),
+            Error::Frame(e) | Error::InvalidSend(e) => Some(e),
+            Error::Handshake(e) => Some(e),
+            Error::Config(e) => Some(e),
+            Error::ConnectionClosed => None,
+        }
+    }
+}
+
+impl From<io::Error> for Error {
+    fn from(e: io::Error) -> Self {
+        Error::Io(e)
+    }
+}
+
+impl From<FrameError> for Error {
+    fn from(e: FrameError) -> Self {
+        Error::Frame(e)
+    }
+}
+
+impl From<HandshakeError> for Error {
+    fn from(e: HandshakeError) -> Self {
+        Error::Handshake(e)
+    }
+}
+
+impl From<ConfigError> for Error {
+    fn from(e: ConfigError) -> Self {
+        Error::Config(e)
+    }
+}

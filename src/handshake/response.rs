@@ -1,0 +1,140 @@
+//! HTTP responses to the upgrade request: parsing (client side) and
+//! serialising (server side).
+
+use super::{HandshakeError, Headers};
+use crate::Limits;
+
+/// An HTTP response head: status, reason and headers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Response {
+    /// The status code (101 for an accepted upgrade).
+    pub status: u16,
+    /// The reason phrase.
+    pub reason: String,
+    /// The header fields.
+    pub headers: Headers,
+    /// A body, for rejections (sent with `Content-Length`).
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    /// A response with `status`, its standard reason phrase and no headers.
+    pub fn new(status: u16) -> Response {
+        Response {
+            status,
+            reason: reason_phrase(status).to_owned(),
+            headers: Headers::new(),
+            body: Vec::new(),
+        }
+    }
+
+    /// The first value of header `name`.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name)
+    }
+
+    /// The response as bytes to send.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut head = format!("HTTP/1.1 {} {}\r\n", self.status, self.reason);
+        self.headers.write_to(&mut head);
+        head.push_str("\r\n");
+        let mut out = head.into_bytes();
+        out.extend_from_slice(&self.body);
+        out
+    }
+}
+
+/// The standard reason phrase for the statuses a WebSocket server uses.
+pub(crate) fn reason_phrase(status: u16) -> &'static str {
+    match status {
+        101 => "Switching Protocols",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        426 => "Upgrade Required",
+        429 => "Too Many Requests",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        503 => "Service Unavailable",
+        _ => "Unknown",
+    }
+}
+
+/// Parse a response head from the start of `buf`: `Ok(None)` while
+/// incomplete, else the response (without body) and the bytes it took.
+/// The same limits as [`parse_request`](super::parse_request) apply.
+pub fn parse_response(
+    buf: &[u8],
+    limits: &Limits,
+) -> Result<Option<(Response, usize)>, HandshakeError> {
+    let mut storage = vec![httparse::EMPTY_HEADER; limits.max_headers];
+    let mut resp = httparse::Response::new(&mut storage);
+    let window = &buf[..buf.len().min(limits.max_handshake_bytes)];
+    match resp.parse(window) {
+        Ok(httparse::Status::Complete(used)) => {
+            if resp.version != Some(1) {
+                return Err(HandshakeError::HttpVersion);
+            }
+            Ok(Some((
+                Response {
+                    status: resp.code.unwrap_or_default(),
+                    reason: resp.reason.unwrap_or_default().to_owned(),
+                    headers: Headers::from_httparse(resp.headers),
+                    body: Vec::new(),
+                },
+                used,
+            )))
+        }
+        Ok(httparse::Status::Partial) if buf.len() >= limits.max_handshake_bytes => {
+            Err(HandshakeError::TooLarge {
+                max: limits.max_handshake_bytes,
+            })
+        }
+        Ok(httparse::Status::Partial) => Ok(None),
+        Err(httparse::Error::TooManyHeaders) => Err(HandshakeError::TooManyHeaders {
+            max: limits.max_headers,
+        }),
+        Err(e) => Err(HandshakeError::Malformed(e.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip() {
+        let mut r = Response::new(101);
+        r.headers.push("Upgrade", "websocket");
+        let bytes = r.to_bytes();
+        assert_eq!(
+            bytes,
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n"
+        );
+        let (parsed, used) = parse_response(&bytes, &Limits::default()).unwrap().unwrap();
+        assert_eq!(used, bytes.len());
+        assert_eq!(parsed, r);
+        for cut in 0..bytes.len() {
+            assert_eq!(parse_response(&bytes[..cut], &Limits::default()), Ok(None));
+        }
+    }
+
+    #[test]
+    fn bad_responses() {
+        assert!(matches!(
+            parse_response(b"HTTP/1.1 abc OK\r\n\r\n", &Limits::default()),
+            Err(HandshakeError::Malformed(_))
+        ));
+        assert_eq!(
+            parse_response(b"HTTP/1.0 101 OK\r\n\r\n", &Limits::default()),
+            Err(HandshakeError::HttpVersion)
+        );
+        let big = vec![b'a'; 20_000];
+        assert!(matches!(
+            parse_response(&big, &Limits::default()),
+            Err(HandshakeError::Malformed(_) | HandshakeError::TooLarge { .. })
+        ));
+    }
+}

@@ -1,0 +1,50 @@
+//! # wsstack
+//!
+//! A layered WebSocket ([RFC 6455]) protocol stack with a sans-I/O core.
+//!
+//! The layers, bottom up, each usable on its own:
+//!
+//! - [`frame`]: the wire format — [`frame::OpCode`], [`frame::Frame`], header
+//!   encoding, masking, an incremental [`frame::FrameDecoder`] with limits, and
+//!   [`frame::FrameSocket`], frame-level send/receive over any `Read + Write`.
+//! - [`handshake`]: the HTTP/1.1 upgrade as data plus explicit decisions —
+//!   [`handshake::parse_request`], [`handshake::ServerConfig::accept`],
+//!   [`handshake::ClientRequest`], the accept key, Origin checks and HTTP
+//!   Basic authentication.
+//! - [`io`]: thin blocking drivers that run the handshake over a
+//!   `Read + Write` stream and hand back the upgraded stream together with
+//!   any bytes that arrived after the handshake.
+//!
+//! The core (`frame`, `handshake`) never touches a socket, a thread or a
+//! clock: it takes bytes in and hands bytes and values out.
+//!
+//! ```no_run
+//! use std::net::TcpListener;
+//! use wsstack::frame::{Frame, FrameSocket};
+//! use wsstack::handshake::ServerConfig;
+//!
+//! let listener = TcpListener::bind("127.0.0.1:8000")?;
+//! let (tcp, _) = listener.accept()?;
+//! let (mut socket, request) = FrameSocket::accept(tcp, &ServerConfig::default())?;
+//! println!("upgraded {}", request.path());
+//! socket.send(&Frame::text("Hello, Client!"))?;
+//! let frame = socket.recv()?;
+//! println!("got {:?}", frame.opcode);
+//! # Ok::<(), wsstack::Error>(())
+//! ```
+//!
+//! [RFC 6455]: https://www.rfc-editor.org/rfc/rfc6455
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![warn(rust_2018_idioms)]
+
+pub mod config;
+mod error;
+pub mod frame;
+pub mod handshake;
+pub mod io;
+mod rand;
+
+pub use config::{ConfigError, Limits};
+pub use error::Error;
+pub use frame::Role;
