@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Install the third-party WebSocket peers used by the integration tests.
+#
+#   * $REPO/.venv             Python venv with the `websockets` package
+#   * $REPO/tests/peers/node_modules   the npm `ws` package (from package-lock.json)
+#
+# Idempotent: each part is skipped when the pinned version is already present.
+# Needs only python3 (>= 3.11), node and npm; nothing is installed globally.
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="$REPO/.venv"
+PEERS="$REPO/tests/peers"
+WEBSOCKETS_VERSION="17.4"   # PyPI `websockets`; needs Python >= 3.11
+PIP_BOOTSTRAP_VERSION="26.3" # only used when python3 lacks ensurepip (Debian without python3-venv)
+
+log() { echo "setup-peers: $*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+for tool in python3 node npm; do
+    command -v "$tool" >/dev/null 2>&1 || die "'$tool' not found in PATH"
+done
+python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+    || die "python3 >= 3.11 is required by websockets==$WEBSOCKETS_VERSION (found $(python3 -V 2>&1))"
+
+# Download pip's wheel from PyPI (sha256-checked) and use it to install pip into the venv.
+bootstrap_pip() {
+    local tmp
+    tmp="$(mktemp -d)"
+    "$VENV/bin/python" - "$PIP_BOOTSTRAP_VERSION" "$tmp/pip-$PIP_BOOTSTRAP_VERSION-py3-none-any.whl" <<'PY'
+import hashlib, json, sys, urllib.request
+version, dest = sys.argv[1], sys.argv[2]
+name = f"pip-{version}-py3-none-any.whl"
+req = urllib.request.Request("https://pypi.org/simple/pip/",
+                             headers={"Accept": "application/vnd.pypi.simple.v1+json"})
+files = json.load(urllib.request.urlopen(req, timeout=60))["files"]
+entry = next(f for f in files if f["filename"] == name)
+data = urllib.request.urlopen(entry["url"], timeout=120).read()
+if hashlib.sha256(data).hexdigest() != entry["hashes"]["sha256"]:
+    sys.exit(f"sha256 mismatch for {name}")
+open(dest, "wb").write(data)
+PY
+    "$VENV/bin/python" "$tmp/pip-$PIP_BOOTSTRAP_VERSION-py3-none-any.whl/pip" install --quiet \
+        "$tmp/pip-$PIP_BOOTSTRAP_VERSION-py3-none-any.whl"
+    rm -rf "$tmp"
+}
+
+# --- Python: websockets ------------------------------------------------------
+if "$VENV/bin/python" -c "import sys, websockets; sys.exit(websockets.__version__ != '$WEBSOCKETS_VERSION')" \
+        >/dev/null 2>&1; then
+    log "python websockets $WEBSOCKETS_VERSION already installed in .venv"
+else
+    if ! "$VENV/bin/python" -c 'import sys' >/dev/null 2>&1; then
+        log "creating venv at $VENV"
+        rm -rf "$VENV"
+        if ! python3 -m venv "$VENV" 2>/dev/null; then
+            log "python3 -m venv failed (ensurepip missing?); creating venv without pip and bootstrapping pip"
+            rm -rf "$VENV"
+            python3 -m venv --without-pip "$VENV"
+        fi
+    fi
+    "$VENV/bin/python" -m pip --version >/dev/null 2>&1 || bootstrap_pip
+    log "installing websockets==$WEBSOCKETS_VERSION into .venv"
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "websockets==$WEBSOCKETS_VERSION"
+    "$VENV/bin/python" -c 'import websockets.asyncio.server, websockets.asyncio.client'
+fi
+
+# --- Node: ws -----------------------------------------------------------------
+cd "$PEERS"
+if [ -f node_modules/ws/package.json ] && node -e '
+    const want = require("./package.json").dependencies.ws;
+    process.exit(require("./node_modules/ws/package.json").version === want ? 0 : 1);' 2>/dev/null; then
+    log "node ws $(node -p 'require("./node_modules/ws/package.json").version') already installed in tests/peers"
+else
+    if [ -f package-lock.json ]; then
+        log "npm ci in tests/peers"
+        npm ci --no-audit --no-fund --loglevel=error
+    else
+        log "npm install in tests/peers (no package-lock.json yet)"
+        npm install --no-audit --no-fund --loglevel=error
+    fi
+fi
