@@ -1,6 +1,7 @@
 use std::{fmt, io};
 
 use crate::config::ConfigError;
+use crate::connection::{ProtocolError, UsageError};
 use crate::frame::FrameError;
 use crate::handshake::HandshakeError;
 
@@ -19,6 +20,12 @@ pub enum Error {
     /// The opening handshake failed (see [`HandshakeError`] for whose
     /// fault).
     Handshake(HandshakeError),
+    /// The peer broke the protocol at the message level; the connection
+    /// has been failed with [`ProtocolError::close_code`].
+    Protocol(ProtocolError),
+    /// The caller issued a command the connection cannot carry out (e.g.
+    /// sending after close).
+    Usage(UsageError),
     /// The caller asked to send a frame that may not be sent (a control
     /// frame over 125 bytes or not final).
     InvalidSend(FrameError),
@@ -34,6 +41,7 @@ impl Error {
     pub fn close_code(&self) -> Option<u16> {
         match self {
             Error::Frame(e) => Some(e.close_code()),
+            Error::Protocol(e) => Some(e.close_code()),
             _ => None,
         }
     }
@@ -45,6 +53,8 @@ impl fmt::Display for Error {
             Error::Io(e) => write!(f, "I/O error: {e}"),
             Error::Frame(e) => write!(f, "protocol error from peer: {e}"),
             Error::Handshake(e) => write!(f, "handshake failed: {e}"),
+            Error::Protocol(e) => write!(f, "protocol error from peer: {e}"),
+            Error::Usage(e) => write!(f, "invalid use: {e}"),
             Error::InvalidSend(e) => write!(f, "cannot send this frame: {e}"),
             Error::Config(e) => e.fmt(f),
             Error::ConnectionClosed => f.write_str("connection closed by peer"),
@@ -58,6 +68,8 @@ impl std::error::Error for Error {
             Error::Io(e) => Some(e),
             Error::Frame(e) | Error::InvalidSend(e) => Some(e),
             Error::Handshake(e) => Some(e),
+            Error::Protocol(e) => Some(e),
+            Error::Usage(e) => Some(e),
             Error::Config(e) => Some(e),
             Error::ConnectionClosed => None,
         }
@@ -85,5 +97,17 @@ impl From<HandshakeError> for Error {
 impl From<ConfigError> for Error {
     fn from(e: ConfigError) -> Self {
         Error::Config(e)
+    }
+}
+
+impl From<ProtocolError> for Error {
+    fn from(e: ProtocolError) -> Self {
+        Error::Protocol(e)
+    }
+}
+
+impl From<UsageError> for Error {
+    fn from(e: UsageError) -> Self {
+        Error::Usage(e)
     }
 }

@@ -39,6 +39,7 @@
 #![warn(rust_2018_idioms)]
 
 pub mod config;
+pub mod connection;
 mod error;
 pub mod frame;
 pub mod handshake;
@@ -46,5 +47,7 @@ pub mod io;
 mod rand;
 
 pub use config::{ConfigError, Limits};
+pub use connection::{Message, MessageKind};
 pub use error::Error;
 pub use frame::Role;
+pub use io::{Connection, ConnectionHandler};

@@ -5,6 +5,10 @@
 //! [`handshake`](crate::handshake) layer. Bytes read past the end of the
 //! handshake are returned in `buffered`, never lost.
 
+mod connection;
+
+pub use connection::{Connection, ConnectionHandler, MessageReader};
+
 use std::io::{Read, Write};
 
 use crate::handshake::{

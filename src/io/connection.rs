@@ -1,0 +1,380 @@
+//! The blocking, message-level [`Connection`] (wspy's `Connection`).
+
+use std::io::{self, Read, Write};
+
+use crate::connection::{Config, Engine, Event, Message, MessageKind};
+use crate::handshake::{ClientRequest, Request, Response, ServerConfig};
+use crate::{Error, Role};
+
+const READ_CHUNK: usize = 16 * 1024;
+
+/// Callbacks for [`Connection::receive_forever`], mirroring wspy's
+/// `Connection` subclasses. Every method has a default that does nothing.
+pub trait ConnectionHandler<S: Read + Write> {
+    /// The connection is ready (called once, first).
+    fn on_open(&mut self, _conn: &mut Connection<S>) {}
+    /// A whole message arrived.
+    fn on_message(&mut self, _conn: &mut Connection<S>, _message: Message) {}
+    /// A ping arrived (it has already been answered).
+    fn on_ping(&mut self, _conn: &mut Connection<S>, _payload: &[u8]) {}
+    /// A pong arrived.
+    fn on_pong(&mut self, _conn: &mut Connection<S>, _payload: &[u8]) {}
+    /// The connection closed, with the peer's code and reason (1005 when
+    /// its Close had none, 1006 when the transport ended without one, or
+    /// the code we failed the connection with).
+    fn on_close(&mut self, _conn: &mut Connection<S>, _code: u16, _reason: &str) {}
+    /// The connection failed (protocol error or I/O error); `on_close`
+    /// follows.
+    fn on_error(&mut self, _conn: &mut Connection<S>, _error: &Error) {}
+}
+
+/// A message-level WebSocket over a blocking `Read + Write` stream: control
+/// frames are handled and fragments joined by the [`Engine`] underneath.
+///
+/// ```no_run
+/// use std::net::TcpListener;
+/// use wsstack::connection::Config;
+/// use wsstack::handshake::ServerConfig;
+/// use wsstack::Connection;
+///
+/// let listener = TcpListener::bind("127.0.0.1:8000")?;
+/// let (tcp, _) = listener.accept()?;
+/// let (mut conn, _request) = Connection::accept(tcp, &ServerConfig::new(), Config::default())?;
+/// while let Some(message) = conn.recv()? {
+///     conn.send(message)?;
+/// }
+/// println!("closed: {:?}", conn.close_status());
+/// # Ok::<(), wsstack::Error>(())
+/// ```
+pub struct Connection<S> {
+    stream: S,
+    engine: Engine,
+    read_buf: Vec<u8>,
+    out: Vec<u8>,
+    close_status: Option<(u16, String)>,
+}
+
+impl<S> std::fmt::Debug for Connection<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("engine", &self.engine)
+            .field("close_status", &self.close_status)
+            .finish()
+    }
+}
+
+impl<S: Read + Write> Connection<S> {
+    /// Wrap a stream whose handshake is done.
+    pub fn new(stream: S, role: Role, config: Config) -> Result<Connection<S>, Error> {
+        Connection::with_buffered(stream, role, config, &[])
+    }
+
+    /// Wrap a stream whose handshake is done, with bytes already read past
+    /// the handshake.
+    pub fn with_buffered(
+        stream: S,
+        role: Role,
+        config: Config,
+        buffered: &[u8],
+    ) -> Result<Connection<S>, Error> {
+        let mut engine = Engine::new(role, config)?;
+        engine.receive(buffered);
+        Ok(Connection {
+            stream,
+            engine,
+            read_buf: vec![0; READ_CHUNK],
+            out: Vec::new(),
+            close_status: None,
+        })
+    }
+
+    /// Accept the opening handshake on `stream` (server side).
+    pub fn accept(
+        stream: S,
+        handshake: &ServerConfig,
+        config: Config,
+    ) -> Result<(Connection<S>, Request), Error> {
+        let up = crate::io::accept(stream, handshake)?;
+        let conn = Connection::with_buffered(up.stream, Role::Server, config, &up.buffered)?;
+        Ok((conn, up.request))
+    }
+
+    /// Run the opening handshake on `stream` (client side).
+    pub fn connect(
+        stream: S,
+        request: &ClientRequest,
+        config: Config,
+    ) -> Result<(Connection<S>, Response), Error> {
+        let up = crate::io::connect(stream, request)?;
+        let conn = Connection::with_buffered(up.stream, Role::Client, config, &up.buffered)?;
+        Ok((conn, up.response))
+    }
+
+    /// The protocol engine (for its state and configuration).
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The code and reason the connection closed with, once closed.
+    pub fn close_status(&self) -> Option<(u16, &str)> {
+        self.close_status.as_ref().map(|(c, r)| (*c, r.as_str()))
+    }
+
+    /// The next event (messages, pings, pongs, the close), reading as
+    /// needed. After `Closed` has been returned, returns
+    /// [`Error::ConnectionClosed`].
+    pub fn next_event(&mut self) -> Result<Event, Error> {
+        loop {
+            let polled = self.engine.poll_event();
+            self.flush()?;
+            match polled {
+                Ok(Some(event)) => {
+                    if let Event::Closed { code, reason } = &event {
+                        self.close_status = Some((*code, reason.clone()));
+                    }
+                    return Ok(event);
+                }
+                Ok(None) if self.engine.is_closed() => return Err(Error::ConnectionClosed),
+                Ok(None) => self.fill()?,
+                Err(e) => {
+                    if self.close_status.is_none() {
+                        self.close_status = Some((e.close_code(), e.to_string()));
+                    }
+                    return Err(Error::Protocol(e));
+                }
+            }
+        }
+    }
+
+    /// The next whole message, or `None` once the connection has closed
+    /// normally ([`close_status`](Connection::close_status) tells how).
+    /// Pings are answered and pongs skipped on the way.
+    pub fn recv(&mut self) -> Result<Option<Message>, Error> {
+        loop {
+            match self.next_event() {
+                Ok(Event::Text(t)) => return Ok(Some(Message::Text(t))),
+                Ok(Event::Binary(b)) => return Ok(Some(Message::Binary(b))),
+                Ok(Event::Closed { .. }) | Err(Error::ConnectionClosed) => return Ok(None),
+                Ok(_) => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Read the next message as a stream of bytes, without buffering it
+    /// whole: returns its kind and an `io::Read` over its payload, or
+    /// `None` once closed. Text arrives as UTF-8 bytes (validated as they
+    /// come; a violation is an `InvalidData` read error).
+    pub fn recv_stream(&mut self) -> Result<Option<(MessageKind, MessageReader<'_, S>)>, Error> {
+        self.engine.set_streaming(true);
+        let first = loop {
+            match self.next_event() {
+                Ok(Event::Chunk {
+                    kind, data, last, ..
+                }) => break (kind, data, last),
+                // A message that started before streaming was switched on.
+                Ok(Event::Text(_) | Event::Binary(_)) => continue,
+                Ok(Event::Closed { .. }) | Err(Error::ConnectionClosed) => {
+                    self.engine.set_streaming(false);
+                    return Ok(None);
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    self.engine.set_streaming(false);
+                    return Err(e);
+                }
+            }
+        };
+        self.engine.set_streaming(false);
+        let (kind, data, last) = first;
+        Ok(Some((
+            kind,
+            MessageReader {
+                conn: self,
+                chunk: data,
+                pos: 0,
+                done: last,
+            },
+        )))
+    }
+
+    /// Send a message (from `&str`, `String`, `Vec<u8>`, `&[u8]` or
+    /// [`Message`]).
+    pub fn send(&mut self, message: impl Into<Message>) -> Result<(), Error> {
+        self.engine.send(&message.into())?;
+        self.flush()
+    }
+
+    /// Send a text message without copying it into a [`Message`] first.
+    pub fn send_text(&mut self, text: &str) -> Result<(), Error> {
+        self.engine.send_text(text)?;
+        self.flush()
+    }
+
+    /// Send a binary message without copying it into a [`Message`] first.
+    pub fn send_binary(&mut self, data: &[u8]) -> Result<(), Error> {
+        self.engine.send_binary(data)?;
+        self.flush()
+    }
+
+    /// Send one fragment of a message (see [`Engine::send_fragment`]).
+    pub fn send_fragment(
+        &mut self,
+        kind: MessageKind,
+        data: &[u8],
+        fin: bool,
+    ) -> Result<(), Error> {
+        self.engine.send_fragment(kind, data, fin)?;
+        self.flush()
+    }
+
+    /// Send a ping.
+    pub fn ping(&mut self, payload: &[u8]) -> Result<(), Error> {
+        self.engine.ping(payload)?;
+        self.flush()
+    }
+
+    /// Send a pong.
+    pub fn pong(&mut self, payload: &[u8]) -> Result<(), Error> {
+        self.engine.pong(payload)?;
+        self.flush()
+    }
+
+    /// Close: send our Close, then read (discarding messages) until the
+    /// peer's Close arrives, and return the peer's code and reason. Blocks
+    /// until then; set a read timeout on the stream to bound it.
+    pub fn close(&mut self, code: u16, reason: &str) -> Result<(u16, String), Error> {
+        self.engine.close(code, reason)?;
+        self.flush()?;
+        loop {
+            match self.next_event() {
+                Ok(Event::Closed { code, reason }) => return Ok((code, reason)),
+                Ok(_) => {}
+                Err(Error::ConnectionClosed) => {
+                    let (c, r) = self.close_status().unwrap_or((1006, ""));
+                    return Ok((c, r.to_owned()));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Run the connection until it closes, calling `handler` for each
+    /// event (wspy's `receive_forever`).
+    pub fn receive_forever<H: ConnectionHandler<S>>(&mut self, handler: &mut H) {
+        handler.on_open(self);
+        loop {
+            match self.next_event() {
+                Ok(Event::Text(t)) => handler.on_message(self, Message::Text(t)),
+                Ok(Event::Binary(b)) => handler.on_message(self, Message::Binary(b)),
+                Ok(Event::Ping(p)) => handler.on_ping(self, &p),
+                Ok(Event::Pong(p)) => handler.on_pong(self, &p),
+                Ok(Event::Chunk { .. }) => {}
+                Ok(Event::Closed { code, reason }) => {
+                    handler.on_close(self, code, &reason);
+                    return;
+                }
+                Err(Error::ConnectionClosed) => return,
+                Err(e) => {
+                    handler.on_error(self, &e);
+                    let (code, reason) = match &e {
+                        Error::Protocol(p) => (p.close_code(), p.to_string()),
+                        _ => (1006, e.to_string()),
+                    };
+                    self.close_status.get_or_insert((code, reason.clone()));
+                    handler.on_close(self, code, &reason);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn flush(&mut self) -> Result<(), Error> {
+        if self.engine.pending_transmit() > 0 {
+            self.out.clear();
+            self.engine.poll_transmit(&mut self.out);
+            self.stream.write_all(&self.out)?;
+            self.stream.flush()?;
+        }
+        Ok(())
+    }
+
+    fn fill(&mut self) -> Result<(), Error> {
+        let n = loop {
+            match self.stream.read(&mut self.read_buf) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(Error::Io(e)),
+            }
+        };
+        if n == 0 {
+            self.engine.receive_eof();
+        } else {
+            self.engine.receive(&self.read_buf[..n]);
+        }
+        Ok(())
+    }
+
+    /// The underlying stream.
+    pub fn get_ref(&self) -> &S {
+        &self.stream
+    }
+
+    /// The underlying stream, mutably (reading from it loses sync).
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.stream
+    }
+
+    /// Give back the stream (drop it to close the transport).
+    pub fn into_inner(self) -> S {
+        self.stream
+    }
+}
+
+/// Reads one message's payload as it arrives; see
+/// [`Connection::recv_stream`]. Dropping it early leaves the rest of the
+/// message to be skipped by the next receive.
+pub struct MessageReader<'a, S> {
+    conn: &'a mut Connection<S>,
+    chunk: Vec<u8>,
+    pos: usize,
+    done: bool,
+}
+
+impl<S> std::fmt::Debug for MessageReader<'_, S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MessageReader")
+            .field("done", &self.done)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: Read + Write> Read for MessageReader<'_, S> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.pos == self.chunk.len() {
+            if self.done {
+                return Ok(0);
+            }
+            match self.conn.next_event() {
+                Ok(Event::Chunk { data, last, .. }) => {
+                    self.chunk = data;
+                    self.pos = 0;
+                    self.done = last;
+                }
+                Ok(Event::Closed { .. }) | Err(Error::ConnectionClosed) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "connection closed inside a message",
+                    ))
+                }
+                Ok(_) => {}
+                Err(Error::Io(e)) => return Err(e),
+                Err(e) => return Err(io::Error::new(io::ErrorKind::InvalidData, e.to_string())),
+            }
+        }
+        let n = buf.len().min(self.chunk.len() - self.pos);
+        buf[..n].copy_from_slice(&self.chunk[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
