@@ -11,12 +11,16 @@
 //!   [`handshake::parse_request`], [`handshake::ServerConfig::accept`],
 //!   [`handshake::ClientRequest`], the accept key, Origin checks and HTTP
 //!   Basic authentication.
-//! - [`io`]: thin blocking drivers that run the handshake over a
-//!   `Read + Write` stream and hand back the upgraded stream together with
-//!   any bytes that arrived after the handshake.
+//! - [`connection`]: the sans-I/O protocol [`connection::Engine`] —
+//!   messages, control frames, fragmentation, the close handshake, UTF-8
+//!   and close-code checks, limits and timers.
+//! - [`io`]: thin blocking drivers over a `Read + Write` stream: the
+//!   handshake ([`io::accept`], [`io::connect`]) and the message-level
+//!   [`Connection`] with [`ConnectionHandler`] callbacks.
 //!
-//! The core (`frame`, `handshake`) never touches a socket, a thread or a
-//! clock: it takes bytes in and hands bytes and values out.
+//! The core (`frame`, `handshake`, `connection`) never touches a socket, a
+//! thread or a clock: it takes bytes (and, for timers, the current time) in
+//! and hands bytes and events out.
 //!
 //! ```no_run
 //! use std::net::TcpListener;
