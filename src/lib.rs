@@ -45,6 +45,7 @@
 pub mod config;
 pub mod connection;
 mod error;
+pub mod extensions;
 pub mod frame;
 pub mod handshake;
 pub mod io;

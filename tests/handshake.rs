@@ -4,6 +4,7 @@
 
 use std::io::{self, Cursor, Read, Write};
 
+use wsstack::extensions::ExtensionFactory;
 use wsstack::handshake::{
     accept_key, parse_response, BasicAuth, ClientRequest, ExtensionOffer, HandshakeError,
     Rejection, Response, ServerConfig,
@@ -100,6 +101,7 @@ fn serve(
         stream: mem(b""),
         request: up.request,
         subprotocol: up.subprotocol,
+        extensions: up.extensions,
         buffered: up.buffered,
     });
     let (resp, _) = parse_response(&stream.output, &Limits::default())
@@ -305,20 +307,93 @@ fn application_decides_and_subprotocols_are_chosen() {
     assert!(ServerConfig::new().with_header("X-Bad", "a\r\nb").is_err());
 }
 
+/// A minimal extension for negotiation tests: accepts `x-test` offers,
+/// echoing their parameters; refuses responses with a `bad` parameter.
+#[derive(Debug)]
+struct TestExt;
+
+struct NoOp;
+
+impl wsstack::extensions::Extension for NoOp {
+    fn name(&self) -> &str {
+        "x-test"
+    }
+    fn rsv_bits(&self) -> u8 {
+        wsstack::extensions::RSV2
+    }
+    fn encode(
+        &mut self,
+        _: &[u8],
+        _: wsstack::extensions::Outgoing,
+        _: &mut Vec<u8>,
+    ) -> Result<Option<u8>, wsstack::connection::ProtocolError> {
+        Ok(None)
+    }
+    fn decode_start(
+        &mut self,
+        _: &wsstack::frame::FrameHeader,
+        _: bool,
+    ) -> Result<bool, wsstack::connection::ProtocolError> {
+        Ok(false)
+    }
+    fn decode(
+        &mut self,
+        _: &[u8],
+        _: &mut Vec<u8>,
+        _: usize,
+    ) -> Result<(), wsstack::connection::ProtocolError> {
+        Ok(())
+    }
+    fn decode_end(
+        &mut self,
+        _: bool,
+        _: &mut Vec<u8>,
+        _: usize,
+    ) -> Result<(), wsstack::connection::ProtocolError> {
+        Ok(())
+    }
+}
+
+impl ExtensionFactory for TestExt {
+    fn names(&self) -> &[&str] {
+        &["x-test"]
+    }
+    fn rsv_bits(&self) -> u8 {
+        wsstack::extensions::RSV2
+    }
+    fn offers(&self) -> Vec<ExtensionOffer> {
+        vec![ExtensionOffer::new("x-test").with_param("client_max_window_bits", None)]
+    }
+    fn check_response(&self, response: &ExtensionOffer) -> Result<(), HandshakeError> {
+        wsstack::extensions::Params::parse(response, &["a", "client_max_window_bits"]).map(|_| ())
+    }
+    fn accept_offer(&self, offer: &ExtensionOffer) -> Option<ExtensionOffer> {
+        Some(offer.clone())
+    }
+    fn build(
+        &self,
+        _: wsstack::Role,
+        _: &ExtensionOffer,
+        _: &ExtensionOffer,
+    ) -> Box<dyn wsstack::extensions::Extension> {
+        Box::new(NoOp)
+    }
+}
+
 #[test]
-fn extension_hook_sees_offers_and_answers() {
-    let cfg = ServerConfig::new().with_extension_hook(|offers| {
-        offers
-            .iter()
-            .filter(|o| o.name == "x-test")
-            .take(1)
-            .cloned()
-            .collect()
-    });
+fn extensions_are_negotiated_from_the_offers() {
+    let cfg = ServerConfig::new().with_extension(TestExt);
     let mut lines = good_lines();
-    lines.push("Sec-WebSocket-Extensions: x-other, x-test; a=\"1\"");
-    let (_, resp) = status_for(&lines, &cfg);
-    assert_eq!(resp.header("sec-websocket-extensions"), Some("x-test; a=1"));
+    lines.push("Sec-WebSocket-Extensions: x-other, x-test; a=\"1\", x-test; a=2");
+    let (result, resp) = serve(&request_with(&lines), &cfg);
+    assert_eq!(
+        resp.header("sec-websocket-extensions"),
+        Some("x-test; a=1"),
+        "first acceptable offer wins, once"
+    );
+    let up = result.unwrap();
+    assert_eq!(up.extensions.len(), 1);
+    assert_eq!(cfg.build_extensions(&up.extensions).len(), 1);
     lines.push("Sec-WebSocket-Extensions: ;;bad");
     assert_eq!(status_for(&lines, &cfg).0, 400);
 }
@@ -343,9 +418,7 @@ fn client_sends_a_correct_request() {
         .with_key(KEY)
         .with_origin("http://localhost")
         .with_subprotocols(["a", "b"])
-        .with_extension(
-            ExtensionOffer::new("permessage-deflate").with_param("client_max_window_bits", None),
-        );
+        .with_extension(TestExt);
     let (parsed, _) = wsstack::handshake::parse_request(&req.to_bytes(), &Limits::default())
         .unwrap()
         .unwrap();
@@ -353,7 +426,7 @@ fn client_sends_a_correct_request() {
     assert_eq!(parsed.host(), Some("127.0.0.1:9001"));
     assert_eq!(parsed.origin(), Some("http://localhost"));
     assert_eq!(parsed.subprotocols(), ["a", "b"]);
-    assert_eq!(parsed.extensions().unwrap()[0].name, "permessage-deflate");
+    assert_eq!(parsed.extensions().unwrap()[0].name, "x-test");
     let creds = parsed.basic_auth().unwrap();
     assert_eq!(
         (creds.user.as_str(), creds.password.as_str()),
@@ -368,7 +441,7 @@ fn client_validates_the_response_with_distinct_errors() {
     let req = ClientRequest::new("ws://h/")
         .unwrap()
         .with_subprotocols(["chat"])
-        .with_extension(ExtensionOffer::new("permessage-deflate"));
+        .with_extension(TestExt);
     let ok = good_response(&req);
     let mut wire = format!("{ok}Sec-WebSocket-Protocol: chat\r\n\r\n").into_bytes();
     wire.extend_from_slice(&[0x81, 0x00]);
@@ -431,6 +504,22 @@ fn client_validates_the_response_with_distinct_errors() {
             "{ok}Sec-WebSocket-Extensions: permessage-deflate; =\r\n\r\n"
         )),
         HandshakeError::ExtensionHeader(_)
+    ));
+    assert_eq!(
+        err(format!(
+            "{ok}Sec-WebSocket-Extensions: x-test, x-test\r\n\r\n"
+        )),
+        HandshakeError::DuplicateExtension("x-test".into())
+    );
+    assert!(matches!(
+        err(format!("{ok}Sec-WebSocket-Extensions: x-test; bad\r\n\r\n")),
+        HandshakeError::ExtensionParam { .. }
+    ));
+    assert!(matches!(
+        err(format!(
+            "{ok}Sec-WebSocket-Extensions: x-test; a; a\r\n\r\n"
+        )),
+        HandshakeError::ExtensionParam { .. }
     ));
     assert!(matches!(
         err("HTTP/1.1 101\r\nBroken\r\n\r\n".into()),

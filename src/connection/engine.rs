@@ -7,7 +7,12 @@ use super::close::{is_valid_close_code, ABNORMAL, NO_STATUS};
 use super::utf8::Utf8Validator;
 use super::{Config, Message, MessageKind, ProtocolError, UsageError};
 use crate::config::ConfigError;
+use crate::extensions::{Extension, Outgoing};
 use crate::frame::{apply_mask, FrameDecoder, FrameHeader, MaskSource, OpCode, RandomMask, Role};
+
+/// Scratch buffers bigger than this are released after use, so one large
+/// message does not pin memory for the life of the connection.
+const SCRATCH_KEEP: usize = 64 * 1024;
 
 /// What the engine reports to the application.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -48,6 +53,8 @@ pub enum Event {
 struct InFrame {
     header: FrameHeader,
     received: u64,
+    /// Bit i set: extension i decodes this frame.
+    transformed: u8,
     /// Whether the whole payload arrived in one piece (enables the
     /// single-pass UTF-8 check).
     whole: bool,
@@ -108,6 +115,8 @@ pub struct Engine {
     decoder: FrameDecoder,
     mask: Box<dyn MaskSource>,
     rsv_allowed: u8,
+    extensions: Vec<Box<dyn Extension>>,
+    scratch: [Vec<u8>; 2],
 
     inbuf: Vec<u8>,
     in_pos: usize,
@@ -156,6 +165,8 @@ impl Engine {
             decoder: FrameDecoder::new(role, config.limits.max_frame_size),
             mask: Box::new(RandomMask),
             rsv_allowed: 0,
+            extensions: Vec::new(),
+            scratch: [Vec::new(), Vec::new()],
             inbuf: Vec::new(),
             in_pos: 0,
             frame: None,
@@ -188,6 +199,35 @@ impl Engine {
     /// A client-role engine.
     pub fn client(config: Config) -> Result<Engine, ConfigError> {
         Engine::new(Role::Client, config)
+    }
+
+    /// Install the negotiated extensions, in negotiation order (outgoing
+    /// frames pass through them in this order, incoming ones in reverse).
+    /// Fails if two claim the same RSV bit or there are more than eight.
+    pub fn with_extensions(
+        mut self,
+        extensions: Vec<Box<dyn Extension>>,
+    ) -> Result<Engine, ConfigError> {
+        if extensions.len() > 8 {
+            return Err(ConfigError::new("at most 8 extensions"));
+        }
+        let mut bits = 0u8;
+        for ext in &extensions {
+            if ext.rsv_bits() & bits != 0 || ext.rsv_bits() & !0b111 != 0 {
+                return Err(ConfigError::new(
+                    "extensions claim overlapping or invalid RSV bits",
+                ));
+            }
+            bits |= ext.rsv_bits();
+        }
+        self.rsv_allowed = bits;
+        self.extensions = extensions;
+        Ok(self)
+    }
+
+    /// The names of the installed extensions.
+    pub fn extension_names(&self) -> Vec<&str> {
+        self.extensions.iter().map(|e| e.name()).collect()
     }
 
     /// Replace the source of masking keys (tests inject a fixed one).
@@ -304,37 +344,45 @@ impl Engine {
     fn start_frame(&mut self, header: FrameHeader) -> Result<(), ProtocolError> {
         let rsv =
             (u8::from(header.rsv1) << 2) | (u8::from(header.rsv2) << 1) | u8::from(header.rsv3);
-        if rsv & !self.rsv_allowed != 0 {
+        if rsv & !self.rsv_allowed != 0 || (rsv != 0 && header.opcode.is_control()) {
+            // Extensions never apply to control frames.
             return Err(ProtocolError::ReservedBits(rsv));
         }
         let available = (self.inbuf.len() - self.in_pos) as u64;
+        let max = self.config.limits.max_message_size;
+        let mut transformed = 0u8;
         match header.opcode {
             OpCode::Reserved(op) => return Err(ProtocolError::ReservedOpcode(op)),
             OpCode::Continuation => {
-                let Some(msg) = &mut self.message else {
+                let Some(msg) = &self.message else {
                     return Err(ProtocolError::UnexpectedContinuation);
                 };
-                check_size(
-                    msg.len,
-                    header.payload_len,
-                    self.config.limits.max_message_size,
-                )?;
-                if !msg.streaming {
-                    msg.buf.reserve(header.payload_len as usize);
+                let len = msg.len;
+                transformed = self.decode_start(&header, false)?;
+                if transformed == 0 {
+                    check_size(len, header.payload_len, max)?;
+                    if let Some(msg) = &mut self.message {
+                        if !msg.streaming {
+                            msg.buf.reserve(header.payload_len as usize);
+                        }
+                    }
                 }
             }
             OpCode::Text | OpCode::Binary => {
                 if self.message.is_some() {
                     return Err(ProtocolError::ExpectedContinuation);
                 }
-                check_size(0, header.payload_len, self.config.limits.max_message_size)?;
+                transformed = self.decode_start(&header, true)?;
+                if transformed == 0 {
+                    check_size(0, header.payload_len, max)?;
+                }
                 let kind = if header.opcode == OpCode::Text {
                     MessageKind::Text
                 } else {
                     MessageKind::Binary
                 };
                 let streaming = self.streaming;
-                let buf = if streaming {
+                let buf = if streaming || transformed != 0 {
                     Vec::new()
                 } else {
                     Vec::with_capacity(header.payload_len as usize)
@@ -354,9 +402,22 @@ impl Engine {
         self.frame = Some(InFrame {
             header,
             received: 0,
+            transformed,
             whole: available >= header.payload_len,
         });
         Ok(())
+    }
+
+    /// Ask each extension, innermost (last negotiated) first, whether it
+    /// decodes this data frame.
+    fn decode_start(&mut self, header: &FrameHeader, first: bool) -> Result<u8, ProtocolError> {
+        let mut mask = 0u8;
+        for (i, ext) in self.extensions.iter_mut().enumerate().rev() {
+            if ext.decode_start(header, first)? {
+                mask |= 1 << i;
+            }
+        }
+        Ok(mask)
     }
 
     /// Payload bytes of the current frame (still masked).
@@ -370,7 +431,7 @@ impl Engine {
         frame.received += chunk.len() as u64;
         let done = frame.received == frame.header.payload_len;
         let header = frame.header;
-        let whole = frame.whole;
+        let (whole, transformed) = (frame.whole, frame.transformed);
         if done {
             self.frame = None;
         }
@@ -382,35 +443,103 @@ impl Engine {
             }
             return Ok(());
         }
+        if transformed == 0 {
+            return self.deliver(chunk, done && header.fin, whole && done);
+        }
+        let decoded = self.decode_chunk(chunk, transformed, done, header.fin)?;
+        let result = self.deliver(&decoded, done && header.fin, false);
+        self.recycle(decoded);
+        result
+    }
+
+    /// Run a chunk through the extensions that decode this frame, in
+    /// reverse negotiation order.
+    fn decode_chunk(
+        &mut self,
+        chunk: &[u8],
+        transformed: u8,
+        done: bool,
+        fin: bool,
+    ) -> Result<Vec<u8>, ProtocolError> {
+        let max = self.config.limits.max_message_size;
+        let limit = max - self.message.as_ref().map_or(0, |m| m.len);
+        let mut input = std::mem::take(&mut self.scratch[0]);
+        input.clear();
+        input.extend_from_slice(chunk);
+        for i in (0..self.extensions.len()).rev() {
+            if transformed & (1 << i) == 0 {
+                continue;
+            }
+            let mut out = std::mem::take(&mut self.scratch[1]);
+            out.clear();
+            let ext = &mut self.extensions[i];
+            let mut step = ext.decode(&input, &mut out, limit);
+            if step.is_ok() && done {
+                step = ext.decode_end(fin, &mut out, limit);
+            }
+            if let Err(e) = step {
+                return Err(match e {
+                    ProtocolError::MessageTooLarge { .. } => ProtocolError::MessageTooLarge { max },
+                    other => other,
+                });
+            }
+            self.scratch[1] = std::mem::replace(&mut input, out);
+        }
+        Ok(input)
+    }
+
+    fn recycle(&mut self, mut buf: Vec<u8>) {
+        if buf.capacity() <= SCRATCH_KEEP {
+            buf.clear();
+            self.scratch[0] = buf;
+        }
+        if self.scratch[1].capacity() > SCRATCH_KEEP {
+            self.scratch[1] = Vec::new();
+        }
+    }
+
+    /// Message data after any extension decoding.
+    fn deliver(
+        &mut self,
+        data: &[u8],
+        fin_message: bool,
+        whole_frame: bool,
+    ) -> Result<(), ProtocolError> {
+        let max = self.config.limits.max_message_size;
         let Some(msg) = &mut self.message else {
             return Ok(());
         };
-        let fin_message = done && header.fin;
-        msg.len += chunk.len();
+        if msg.len + data.len() > max {
+            return Err(ProtocolError::MessageTooLarge { max });
+        }
+        msg.len += data.len();
         if msg.kind == MessageKind::Text {
-            // A final frame that arrived whole, starting a message, is
+            // A message that is one final frame which arrived whole is
             // checked once at the end; anything else piece by piece.
-            let single_pass =
-                !msg.streaming && whole && header.fin && !msg.incremental && msg.len == chunk.len();
+            let single_pass = !msg.streaming
+                && whole_frame
+                && fin_message
+                && !msg.incremental
+                && msg.len == data.len();
             if !single_pass {
                 msg.incremental = true;
-                if !msg.utf8.feed(chunk) {
+                if !msg.utf8.feed(data) {
                     return Err(ProtocolError::InvalidUtf8);
                 }
             }
         }
         if msg.streaming {
-            if !chunk.is_empty() || fin_message {
+            if !data.is_empty() || fin_message {
                 self.events.push_back(Event::Chunk {
                     kind: msg.kind,
-                    data: chunk.to_vec(),
+                    data: data.to_vec(),
                     first: msg.first_chunk,
                     last: fin_message,
                 });
                 msg.first_chunk = false;
             }
         } else {
-            msg.buf.extend_from_slice(chunk);
+            msg.buf.extend_from_slice(data);
         }
         if fin_message {
             let msg = self.message.take().expect("message present");
@@ -541,24 +670,49 @@ impl Engine {
         self.send_data(MessageKind::Binary, data)
     }
 
+    /// Send a message that skips the extensions' transforms (e.g. data
+    /// that is already compressed).
+    pub fn send_untransformed(&mut self, message: &Message) -> Result<(), UsageError> {
+        self.check_open()?;
+        if self.sending.is_some() {
+            return Err(UsageError::MessageInProgress);
+        }
+        self.send_frames(message.kind(), message.as_bytes(), false)
+    }
+
     fn send_data(&mut self, kind: MessageKind, data: &[u8]) -> Result<(), UsageError> {
         self.check_open()?;
         if self.sending.is_some() {
             return Err(UsageError::MessageInProgress);
         }
-        let opcode = opcode_for(kind);
+        self.send_frames(kind, data, true)
+    }
+
+    fn send_frames(
+        &mut self,
+        kind: MessageKind,
+        data: &[u8],
+        transform: bool,
+    ) -> Result<(), UsageError> {
+        let mut frame = Outgoing {
+            kind,
+            first: true,
+            fin: true,
+            message_len: Some(data.len()),
+            transform,
+        };
         match self.config.fragment_size {
             Some(size) if data.len() > size => {
                 let mut chunks = data.chunks(size).peekable();
-                let mut op = opcode;
                 while let Some(chunk) = chunks.next() {
-                    self.queue_frame(op, chunks.peek().is_none(), chunk);
-                    op = OpCode::Continuation;
+                    frame.fin = chunks.peek().is_none();
+                    self.queue_data(frame, chunk)?;
+                    frame.first = false;
                 }
+                Ok(())
             }
-            _ => self.queue_frame(opcode, true, data),
+            _ => self.queue_data(frame, data),
         }
-        Ok(())
     }
 
     /// Send one fragment of a message explicitly: the first call starts a
@@ -572,16 +726,58 @@ impl Engine {
         fin: bool,
     ) -> Result<(), UsageError> {
         self.check_open()?;
-        let opcode = match self.sending {
-            None => opcode_for(kind),
-            Some(_) => OpCode::Continuation,
+        let frame = Outgoing {
+            kind: self.sending.unwrap_or(kind),
+            first: self.sending.is_none(),
+            fin,
+            message_len: None,
+            transform: true,
         };
-        self.sending = if fin {
-            None
+        self.sending = if fin { None } else { Some(frame.kind) };
+        self.queue_data(frame, data)
+    }
+
+    /// Queue one data frame, through the extensions in negotiation order.
+    fn queue_data(&mut self, frame: Outgoing, data: &[u8]) -> Result<(), UsageError> {
+        let opcode = if frame.first {
+            opcode_for(frame.kind)
         } else {
-            Some(self.sending.unwrap_or(kind))
+            OpCode::Continuation
         };
-        self.queue_frame(opcode, fin, data);
+        if self.extensions.is_empty() {
+            self.queue_frame_rsv(opcode, frame.fin, 0, data);
+            return Ok(());
+        }
+        let mut rsv = 0u8;
+        let mut cur = std::mem::take(&mut self.scratch[0]);
+        cur.clear();
+        let mut transformed = false;
+        for i in 0..self.extensions.len() {
+            let mut out = std::mem::take(&mut self.scratch[1]);
+            out.clear();
+            let input: &[u8] = if transformed { &cur } else { data };
+            match self.extensions[i].encode(input, frame, &mut out) {
+                Ok(Some(bits)) => {
+                    rsv |= bits;
+                    transformed = true;
+                    std::mem::swap(&mut cur, &mut out);
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    self.scratch[1] = out;
+                    self.fail(e);
+                    return Err(UsageError::Closed);
+                }
+            }
+            self.scratch[1] = out;
+        }
+        self.queue_frame_rsv(
+            opcode,
+            frame.fin,
+            rsv,
+            if transformed { &cur } else { data },
+        );
+        self.recycle(cur);
         Ok(())
     }
 
@@ -627,15 +823,19 @@ impl Engine {
     }
 
     fn queue_frame(&mut self, opcode: OpCode, fin: bool, payload: &[u8]) {
+        self.queue_frame_rsv(opcode, fin, 0, payload);
+    }
+
+    fn queue_frame_rsv(&mut self, opcode: OpCode, fin: bool, rsv: u8, payload: &[u8]) {
         let mask = match self.role {
             Role::Client => Some(self.mask.next_key()),
             Role::Server => None,
         };
         let header = FrameHeader {
             fin,
-            rsv1: false,
-            rsv2: false,
-            rsv3: false,
+            rsv1: rsv & 0b100 != 0,
+            rsv2: rsv & 0b010 != 0,
+            rsv3: rsv & 0b001 != 0,
             opcode,
             mask,
             payload_len: payload.len() as u64,

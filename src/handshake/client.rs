@@ -5,6 +5,7 @@ use super::auth::basic_auth_header;
 use super::extension_header::{parse_extensions, ExtensionOffer};
 use super::headers::is_safe_field;
 use super::{accept_key, generate_key, HandshakeError, Headers, Response, WsUrl};
+use crate::extensions::{self, Extension, ExtensionFactory, SharedFactory};
 use crate::Limits;
 
 /// What a successful handshake agreed on.
@@ -35,7 +36,7 @@ pub struct ClientRequest {
     key: String,
     origin: Option<String>,
     subprotocols: Vec<String>,
-    extensions: Vec<ExtensionOffer>,
+    extensions: Vec<SharedFactory>,
     credentials: Option<(String, String)>,
     headers: Headers,
     /// Limits on the response (and on the WebSocket that follows).
@@ -75,10 +76,23 @@ impl ClientRequest {
         self
     }
 
-    /// Offer an extension (offers are sent in the order added).
-    pub fn with_extension(mut self, offer: ExtensionOffer) -> ClientRequest {
-        self.extensions.push(offer);
+    /// Offer an extension (e.g.
+    /// [`PerMessageDeflate`](crate::extensions::PerMessageDeflate)); offers
+    /// are sent in the order added.
+    pub fn with_extension(mut self, factory: impl ExtensionFactory + 'static) -> ClientRequest {
+        self.extensions.push(std::sync::Arc::new(factory));
         self
+    }
+
+    /// Offer a shared extension factory.
+    pub fn with_shared_extension(mut self, factory: SharedFactory) -> ClientRequest {
+        self.extensions.push(factory);
+        self
+    }
+
+    /// Build the per-connection transforms for what the server accepted.
+    pub fn build_extensions(&self, negotiated: &Negotiated) -> Vec<Box<dyn Extension>> {
+        extensions::build_client(&self.extensions, &negotiated.extensions)
     }
 
     /// Authenticate with HTTP Basic (overrides credentials from the URL).
@@ -143,8 +157,9 @@ impl ClientRequest {
                 self.subprotocols.join(", ")
             ));
         }
-        if !self.extensions.is_empty() {
-            let list: Vec<String> = self.extensions.iter().map(ToString::to_string).collect();
+        let offers = extensions::client_offers(&self.extensions);
+        if !offers.is_empty() {
+            let list: Vec<String> = offers.iter().map(ToString::to_string).collect();
             head.push_str(&format!(
                 "Sec-WebSocket-Extensions: {}\r\n",
                 list.join(", ")
@@ -196,15 +211,7 @@ impl ClientRequest {
         };
         let values: Vec<&str> = resp.headers.get_all("sec-websocket-extensions").collect();
         let extensions = parse_extensions(&values)?;
-        for ext in &extensions {
-            if !self
-                .extensions
-                .iter()
-                .any(|o| o.name.eq_ignore_ascii_case(&ext.name))
-            {
-                return Err(HandshakeError::UnofferedExtension(ext.name.clone()));
-            }
-        }
+        extensions::check_server_response(&self.extensions, &extensions)?;
         Ok(Negotiated {
             subprotocol,
             extensions,

@@ -63,6 +63,19 @@ pub enum HandshakeError {
     UnofferedSubprotocol(String),
     /// The server accepted an extension we did not offer.
     UnofferedExtension(String),
+    /// The server accepted the same extension twice, or two that use the
+    /// same RSV bit.
+    DuplicateExtension(String),
+    /// An extension parameter that is not allowed, repeated, out of range
+    /// or missing a value.
+    ExtensionParam {
+        /// The extension.
+        extension: String,
+        /// The parameter.
+        param: String,
+        /// What is wrong with it.
+        problem: String,
+    },
     /// The caller's URL is not a usable `ws://` or `wss://` URL.
     InvalidUrl(String),
     /// The caller supplied a header name or value that would break HTTP
@@ -149,6 +162,17 @@ impl fmt::Display for HandshakeError {
             HandshakeError::UnofferedExtension(e) => {
                 write!(f, "server accepted extension {e:?}, which was not offered")
             }
+            HandshakeError::DuplicateExtension(e) => {
+                write!(
+                    f,
+                    "server accepted extension {e:?} twice or with a conflicting one"
+                )
+            }
+            HandshakeError::ExtensionParam {
+                extension,
+                param,
+                problem,
+            } => write!(f, "extension {extension:?}: parameter {param:?} {problem}"),
             HandshakeError::InvalidUrl(why) => write!(f, "invalid WebSocket URL: {why}"),
             HandshakeError::InvalidHeader(name) => {
                 write!(f, "header {name:?} has a name or value that cannot be sent")

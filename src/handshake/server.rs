@@ -8,9 +8,9 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 
 use super::auth::{constant_time_eq, Credentials};
-use super::extension_header::ExtensionOffer;
 use super::headers::is_safe_field;
 use super::{accept_key, HandshakeError, Headers, Request, Response};
+use crate::extensions::{self, Agreement, Extension, ExtensionFactory, SharedFactory};
 use crate::Limits;
 
 /// The application's own check on a request, run after the built-in ones:
@@ -20,10 +20,6 @@ pub type RequestHook = dyn Fn(&Request) -> Result<(), Rejection> + Send + Sync;
 /// Chooses a subprotocol from those the client offered (in its order), or
 /// none.
 pub type SubprotocolHook = dyn Fn(&Request, &[&str]) -> Option<String> + Send + Sync;
-
-/// Extension negotiation: given the client's offers in order, return the
-/// extensions accepted, with the parameters to send back in the response.
-pub type ExtensionHook = dyn Fn(&[ExtensionOffer]) -> Vec<ExtensionOffer> + Send + Sync;
 
 /// HTTP Basic authentication policy: a realm and a credential check.
 #[derive(Clone)]
@@ -68,8 +64,9 @@ impl fmt::Debug for BasicAuth {
 /// A refused handshake: the HTTP response to send and why.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Rejection {
-    /// The response to send (status, headers, plain-text body).
-    pub response: Response,
+    /// The response to send (status, headers, plain-text body); boxed to
+    /// keep `Result<_, Rejection>` small.
+    pub response: Box<Response>,
     /// Why the request was refused.
     pub error: HandshakeError,
 }
@@ -105,7 +102,10 @@ impl Rejection {
             .push("Content-Length", body.len().to_string());
         response.headers.push("Connection", "close");
         response.body = body.into_bytes();
-        Rejection { response, error }
+        Rejection {
+            response: Box::new(response),
+            error,
+        }
     }
 
     /// Add a response header (ignored if it would break HTTP framing).
@@ -130,8 +130,9 @@ pub struct Accepted {
     pub response: Response,
     /// The subprotocol chosen, if any.
     pub subprotocol: Option<String>,
-    /// The extensions accepted, with their response parameters.
-    pub extensions: Vec<ExtensionOffer>,
+    /// The extensions accepted: each offer and our response to it, in
+    /// negotiation order.
+    pub extensions: Vec<Agreement>,
 }
 
 impl Accepted {
@@ -164,7 +165,7 @@ pub struct ServerConfig {
     subprotocols: Vec<String>,
     subprotocol_hook: Option<Arc<SubprotocolHook>>,
     request_hook: Option<Arc<RequestHook>>,
-    extension_hook: Option<Arc<ExtensionHook>>,
+    extensions: Vec<SharedFactory>,
     extra_headers: Headers,
 }
 
@@ -175,6 +176,7 @@ impl fmt::Debug for ServerConfig {
             .field("allowed_origins", &self.allowed_origins)
             .field("basic_auth", &self.basic_auth)
             .field("subprotocols", &self.subprotocols)
+            .field("extensions", &self.extensions)
             .field("extra_headers", &self.extra_headers)
             .finish_non_exhaustive()
     }
@@ -239,14 +241,22 @@ impl ServerConfig {
         self
     }
 
-    /// Negotiate extensions: the hook sees the client's offers and returns
-    /// the accepted ones.
-    pub fn with_extension_hook(
-        mut self,
-        hook: impl Fn(&[ExtensionOffer]) -> Vec<ExtensionOffer> + Send + Sync + 'static,
-    ) -> ServerConfig {
-        self.extension_hook = Some(Arc::new(hook));
+    /// Offer an extension to clients (e.g.
+    /// [`PerMessageDeflate`](crate::extensions::PerMessageDeflate)). For each
+    /// extension, the first of the client's offers it accepts wins.
+    pub fn with_extension(mut self, factory: impl ExtensionFactory + 'static) -> ServerConfig {
+        self.extensions.push(Arc::new(factory));
         self
+    }
+
+    /// The extension factories, in order.
+    pub fn extensions(&self) -> &[SharedFactory] {
+        &self.extensions
+    }
+
+    /// Build the per-connection transforms for an accepted handshake.
+    pub fn build_extensions(&self, accepted: &[Agreement]) -> Vec<Box<dyn Extension>> {
+        extensions::build_server(&self.extensions, accepted)
     }
 
     /// Add a header to every 101 response. Fails for a name or value that
@@ -287,10 +297,7 @@ impl ServerConfig {
                 .find(|p| offered.contains(&p.as_str()))
                 .cloned(),
         };
-        let extensions = match &self.extension_hook {
-            Some(hook) if !offers.is_empty() => hook(&offers),
-            _ => Vec::new(),
-        };
+        let extensions = extensions::negotiate_server(&self.extensions, &offers);
         let key = req.key().unwrap_or_default();
         let mut response = Response::new(101);
         response.headers.push("Upgrade", "websocket");
@@ -302,7 +309,7 @@ impl ServerConfig {
             response.headers.push("Sec-WebSocket-Protocol", p.clone());
         }
         if !extensions.is_empty() {
-            let list: Vec<String> = extensions.iter().map(ToString::to_string).collect();
+            let list: Vec<String> = extensions.iter().map(|(_, r)| r.to_string()).collect();
             response
                 .headers
                 .push("Sec-WebSocket-Extensions", list.join(", "));

@@ -3,6 +3,7 @@
 use std::io::{self, Read, Write};
 
 use crate::connection::{Config, Engine, Event, Message, MessageKind};
+use crate::extensions::Extension;
 use crate::handshake::{ClientRequest, Request, Response, ServerConfig};
 use crate::{Error, Role};
 
@@ -77,7 +78,19 @@ impl<S: Read + Write> Connection<S> {
         config: Config,
         buffered: &[u8],
     ) -> Result<Connection<S>, Error> {
-        let mut engine = Engine::new(role, config)?;
+        Connection::with_extensions(stream, role, config, Vec::new(), buffered)
+    }
+
+    /// Wrap a stream whose handshake is done, with the negotiated
+    /// extensions' transforms and bytes already read past the handshake.
+    pub fn with_extensions(
+        stream: S,
+        role: Role,
+        config: Config,
+        extensions: Vec<Box<dyn Extension>>,
+        buffered: &[u8],
+    ) -> Result<Connection<S>, Error> {
+        let mut engine = Engine::new(role, config)?.with_extensions(extensions)?;
         engine.receive(buffered);
         Ok(Connection {
             stream,
@@ -88,14 +101,17 @@ impl<S: Read + Write> Connection<S> {
         })
     }
 
-    /// Accept the opening handshake on `stream` (server side).
+    /// Accept the opening handshake on `stream` (server side), with the
+    /// extensions `handshake` negotiates.
     pub fn accept(
         stream: S,
         handshake: &ServerConfig,
         config: Config,
     ) -> Result<(Connection<S>, Request), Error> {
         let up = crate::io::accept(stream, handshake)?;
-        let conn = Connection::with_buffered(up.stream, Role::Server, config, &up.buffered)?;
+        let extensions = handshake.build_extensions(&up.extensions);
+        let conn =
+            Connection::with_extensions(up.stream, Role::Server, config, extensions, &up.buffered)?;
         Ok((conn, up.request))
     }
 
@@ -106,7 +122,9 @@ impl<S: Read + Write> Connection<S> {
         config: Config,
     ) -> Result<(Connection<S>, Response), Error> {
         let up = crate::io::connect(stream, request)?;
-        let conn = Connection::with_buffered(up.stream, Role::Client, config, &up.buffered)?;
+        let extensions = request.build_extensions(&up.negotiated);
+        let conn =
+            Connection::with_extensions(up.stream, Role::Client, config, extensions, &up.buffered)?;
         Ok((conn, up.response))
     }
 
@@ -202,6 +220,13 @@ impl<S: Read + Write> Connection<S> {
     /// [`Message`]).
     pub fn send(&mut self, message: impl Into<Message>) -> Result<(), Error> {
         self.engine.send(&message.into())?;
+        self.flush()
+    }
+
+    /// Send a message that skips the extensions' transforms (e.g. already
+    /// compressed data under permessage-deflate).
+    pub fn send_untransformed(&mut self, message: &Message) -> Result<(), Error> {
+        self.engine.send_untransformed(message)?;
         self.flush()
     }
 

@@ -28,6 +28,9 @@ pub struct ServerUpgrade<S> {
     pub request: Request,
     /// The subprotocol chosen, if any.
     pub subprotocol: Option<String>,
+    /// The extensions agreed (offer, response), in negotiation order; build
+    /// their transforms with [`ServerConfig::build_extensions`].
+    pub extensions: Vec<crate::extensions::Agreement>,
     /// Bytes received after the request: the start of the WebSocket stream.
     pub buffered: Vec<u8>,
 }
@@ -76,6 +79,7 @@ pub fn accept<S: Read + Write>(
                 stream,
                 request,
                 subprotocol: accepted.subprotocol,
+                extensions: accepted.extensions,
                 buffered: buf,
             })
         }

@@ -1,0 +1,209 @@
+//! Raw DEFLATE helpers shared by permessage-deflate and deflate-frame:
+//! sync-flushed compression, inflation capped at a limit, and a pool that
+//! lets connections without context takeover share zlib state.
+
+use std::sync::Mutex;
+
+use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
+
+use crate::connection::ProtocolError;
+
+/// The empty stored block a sync flush ends with (RFC 7692 §7.2.1).
+pub(crate) const TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
+
+/// zlib cannot deflate with an 8-bit window (it silently uses 9, which a
+/// peer that asked for 8 may not be able to inflate). When 8 is agreed for
+/// our compressor we emit stored (uncompressed) DEFLATE blocks, which use
+/// no window at all and are valid for any window size; inflating with 9
+/// bits handles a peer's 8-bit stream, since a larger window is a superset.
+pub(crate) fn compressor(level: u32, window_bits: u8) -> Compress {
+    if window_bits <= 8 {
+        Compress::new_with_window_bits(Compression::none(), false, 9)
+    } else {
+        Compress::new_with_window_bits(Compression::new(level.min(9)), false, window_bits.min(15))
+    }
+}
+
+pub(crate) fn decompressor(window_bits: u8) -> Decompress {
+    Decompress::new_with_window_bits(false, window_bits.clamp(9, 15))
+}
+
+/// Compress all of `input` with a sync flush, appending to `out`.
+pub(crate) fn deflate_sync(
+    c: &mut Compress,
+    input: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<(), ProtocolError> {
+    let start = c.total_in();
+    out.reserve(input.len() / 2 + 64);
+    loop {
+        let done = (c.total_in() - start) as usize;
+        if out.capacity() - out.len() < 64 {
+            out.reserve(out.capacity().max(1024));
+        }
+        c.compress_vec(&input[done..], out, FlushCompress::Sync)
+            .map_err(|e| internal(format!("deflate failed: {e}")))?;
+        let done = (c.total_in() - start) as usize;
+        // The flush is complete when zlib stopped with output space left.
+        if done == input.len() && out.len() < out.capacity() {
+            return Ok(());
+        }
+    }
+}
+
+fn internal(reason: String) -> ProtocolError {
+    ProtocolError::Extension { reason, code: 1011 }
+}
+
+/// Inflate `input` into `out`, appending at most `limit` bytes; more is
+/// [`ProtocolError::MessageTooLarge`] as soon as it shows. Output grows in
+/// steps of at most 64 KiB, so a bomb never costs more than the limit plus
+/// one step (and the vector's spare capacity).
+pub(crate) fn inflate(
+    d: &mut Decompress,
+    mut input: &[u8],
+    out: &mut Vec<u8>,
+    limit: usize,
+) -> Result<(), ProtocolError> {
+    const STEP: usize = 64 * 1024;
+    let start = out.len();
+    loop {
+        let produced = out.len() - start;
+        let room = limit - produced;
+        if out.capacity() == out.len() {
+            out.reserve_exact((room + 1).clamp(1, STEP));
+        }
+        let before_in = d.total_in();
+        let before_out = out.len();
+        let status = d
+            .decompress_vec(input, out, FlushDecompress::Sync)
+            .map_err(|e| ProtocolError::Extension {
+                reason: format!("invalid compressed data: {e}"),
+                code: 1007,
+            })?;
+        let used = (d.total_in() - before_in) as usize;
+        input = &input[used..];
+        if out.len() - start > limit {
+            return Err(ProtocolError::MessageTooLarge { max: limit });
+        }
+        if status == Status::StreamEnd {
+            // A final block (BFINAL) ends this DEFLATE stream; allowed, but
+            // the next message starts a fresh one.
+            d.reset(false);
+            if !input.is_empty() {
+                continue;
+            }
+            return Ok(());
+        }
+        let progressed = used > 0 || out.len() > before_out;
+        if input.is_empty() && out.len() < out.capacity() {
+            return Ok(());
+        }
+        if !progressed {
+            return Err(ProtocolError::Extension {
+                reason: "compressed data does not make progress".into(),
+                code: 1007,
+            });
+        }
+    }
+}
+
+/// Compressor and decompressor state to lend to connections that do not
+/// keep a compression context between messages, so that an idle
+/// connection holds no zlib state at all. Shared by every transform built
+/// from one factory.
+#[derive(Debug, Default)]
+pub struct DeflatePool {
+    compressors: Mutex<Vec<((u32, u8), Compress)>>,
+    decompressors: Mutex<Vec<(u8, Decompress)>>,
+}
+
+/// At most this many idle states of each kind are kept.
+const POOL_MAX: usize = 64;
+
+impl DeflatePool {
+    pub(crate) fn take_compressor(&self, level: u32, bits: u8) -> Compress {
+        let mut pool = self.compressors.lock().unwrap_or_else(|e| e.into_inner());
+        match pool.iter().position(|(k, _)| *k == (level, bits)) {
+            Some(i) => pool.swap_remove(i).1,
+            None => compressor(level, bits),
+        }
+    }
+
+    pub(crate) fn put_compressor(&self, level: u32, bits: u8, mut c: Compress) {
+        c.reset();
+        let mut pool = self.compressors.lock().unwrap_or_else(|e| e.into_inner());
+        if pool.len() < POOL_MAX {
+            pool.push(((level, bits), c));
+        }
+    }
+
+    pub(crate) fn take_decompressor(&self, bits: u8) -> Decompress {
+        let mut pool = self.decompressors.lock().unwrap_or_else(|e| e.into_inner());
+        match pool.iter().position(|(k, _)| *k == bits) {
+            Some(i) => pool.swap_remove(i).1,
+            None => decompressor(bits),
+        }
+    }
+
+    pub(crate) fn put_decompressor(&self, bits: u8, mut d: Decompress) {
+        d.reset(false);
+        let mut pool = self.decompressors.lock().unwrap_or_else(|e| e.into_inner());
+        if pool.len() < POOL_MAX {
+            pool.push((bits, d));
+        }
+    }
+
+    /// How many idle compressor and decompressor states are pooled.
+    pub fn idle(&self) -> (usize, usize) {
+        (
+            self.compressors.lock().map_or(0, |p| p.len()),
+            self.decompressors.lock().map_or(0, |p| p.len()),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sync_flush_ends_with_the_tail_and_round_trips() {
+        for bits in [8u8, 9, 12, 15] {
+            let mut c = compressor(6, bits);
+            let mut d = decompressor(bits);
+            let input: Vec<u8> = (0..100_000u32).map(|i| (i % 97) as u8).collect();
+            let mut out = Vec::new();
+            deflate_sync(&mut c, &input, &mut out).unwrap();
+            assert!(out.ends_with(&TAIL), "bits {bits}");
+            out.truncate(out.len() - 4);
+            let mut back = Vec::new();
+            inflate(&mut d, &out, &mut back, usize::MAX / 2).unwrap();
+            inflate(&mut d, &TAIL, &mut back, usize::MAX / 2).unwrap();
+            assert_eq!(back, input, "bits {bits}");
+        }
+    }
+
+    #[test]
+    fn inflate_stops_at_the_limit() {
+        let mut c = compressor(9, 15);
+        let mut out = Vec::new();
+        deflate_sync(&mut c, &vec![0u8; 10 << 20], &mut out).unwrap();
+        let mut d = decompressor(15);
+        let mut back = Vec::new();
+        let err = inflate(&mut d, &out, &mut back, 100_000).unwrap_err();
+        assert!(matches!(err, ProtocolError::MessageTooLarge { .. }));
+        assert!(
+            back.capacity() <= 100_000 + 64 * 1024 + 1,
+            "{}",
+            back.capacity()
+        );
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        let mut d = decompressor(15);
+        let mut out = Vec::new();
+        assert!(inflate(&mut d, &[0xff, 0xff, 0xff, 0xff], &mut out, 1000).is_err());
+    }
+}
