@@ -446,10 +446,54 @@ impl Engine {
         if transformed == 0 {
             return self.deliver(chunk, done && header.fin, whole && done);
         }
+        let direct =
+            self.message.as_ref().is_some_and(|m| !m.streaming) && transformed.count_ones() == 1;
+        if direct {
+            let index = transformed.trailing_zeros() as usize;
+            return self.decode_into_message(chunk, index, done, header.fin);
+        }
         let decoded = self.decode_chunk(chunk, transformed, done, header.fin)?;
         let result = self.deliver(&decoded, done && header.fin, false);
         self.recycle(decoded);
         result
+    }
+
+    /// The common case of one decoding extension and a buffered message:
+    /// inflate straight into the message buffer, with no scratch copy (and
+    /// so no second copy of a large message in memory).
+    fn decode_into_message(
+        &mut self,
+        chunk: &[u8],
+        index: usize,
+        done: bool,
+        fin: bool,
+    ) -> Result<(), ProtocolError> {
+        let max = self.config.limits.max_message_size;
+        let Some(msg) = &mut self.message else {
+            return Ok(());
+        };
+        let limit = max - msg.len;
+        let old = msg.buf.len();
+        let ext = &mut self.extensions[index];
+        let mut step = ext.decode(chunk, &mut msg.buf, limit);
+        if step.is_ok() && done {
+            step = ext.decode_end(fin, &mut msg.buf, limit);
+        }
+        step.map_err(|e| match e {
+            ProtocolError::MessageTooLarge { .. } => ProtocolError::MessageTooLarge { max },
+            other => other,
+        })?;
+        msg.len = msg.buf.len();
+        if msg.kind == MessageKind::Text {
+            msg.incremental = true;
+            if !msg.utf8.feed(&msg.buf[old..]) {
+                return Err(ProtocolError::InvalidUtf8);
+            }
+        }
+        if done && fin {
+            self.finish_message()?;
+        }
+        Ok(())
     }
 
     /// Run a chunk through the extensions that decode this frame, in
@@ -542,19 +586,28 @@ impl Engine {
             msg.buf.extend_from_slice(data);
         }
         if fin_message {
-            let msg = self.message.take().expect("message present");
-            if msg.kind == MessageKind::Text && msg.incremental && !msg.utf8.is_complete() {
-                return Err(ProtocolError::InvalidUtf8);
-            }
-            if !msg.streaming {
-                let event = match msg.kind {
-                    MessageKind::Text => Event::Text(
-                        String::from_utf8(msg.buf).map_err(|_| ProtocolError::InvalidUtf8)?,
-                    ),
-                    MessageKind::Binary => Event::Binary(msg.buf),
-                };
-                self.events.push_back(event);
-            }
+            self.finish_message()?;
+        }
+        Ok(())
+    }
+
+    fn finish_message(&mut self) -> Result<(), ProtocolError> {
+        let Some(msg) = self.message.take() else {
+            return Ok(());
+        };
+        if msg.kind == MessageKind::Text && msg.incremental && !msg.utf8.is_complete() {
+            return Err(ProtocolError::InvalidUtf8);
+        }
+        if !msg.streaming {
+            let event = match msg.kind {
+                MessageKind::Text => {
+                    let text =
+                        String::from_utf8(msg.buf).map_err(|_| ProtocolError::InvalidUtf8)?;
+                    Event::Text(text)
+                }
+                MessageKind::Binary => Event::Binary(msg.buf),
+            };
+            self.events.push_back(event);
         }
         Ok(())
     }

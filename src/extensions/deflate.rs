@@ -56,9 +56,10 @@ fn internal(reason: String) -> ProtocolError {
 }
 
 /// Inflate `input` into `out`, appending at most `limit` bytes; more is
-/// [`ProtocolError::MessageTooLarge`] as soon as it shows. Output grows in
-/// steps of at most 64 KiB, so a bomb never costs more than the limit plus
-/// one step (and the vector's spare capacity).
+/// [`ProtocolError::MessageTooLarge`] as soon as it shows. The output
+/// doubles as it grows but its capacity never passes the limit plus one
+/// byte, so a bomb costs at most the limit (plus, while a reallocation
+/// copies, the previous half).
 pub(crate) fn inflate(
     d: &mut Decompress,
     mut input: &[u8],
@@ -71,7 +72,10 @@ pub(crate) fn inflate(
         let produced = out.len() - start;
         let room = limit - produced;
         if out.capacity() == out.len() {
-            out.reserve_exact((room + 1).clamp(1, STEP));
+            // Double (amortised O(1) per byte), but never past the limit:
+            // one byte more than `room` is enough to see it crossed.
+            let double = out.len().max(STEP);
+            out.reserve_exact(if double >= room { room + 1 } else { double });
         }
         let before_in = d.total_in();
         let before_out = out.len();
