@@ -96,3 +96,22 @@ fn echo_connection_example_serves_a_python_client() {
         "{rest:?}"
     );
 }
+
+#[test]
+fn custom_extension_example_negotiates_and_transforms() {
+    let out = Command::new(example("custom_extension"))
+        .output()
+        .expect("run custom_extension");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("response: Some(\"x-xor; key=32\")"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("server negotiated [\"x-xor\"]"), "{stdout}");
+    assert!(stdout.contains("custom extension ok"), "{stdout}");
+}
