@@ -50,6 +50,7 @@ pub mod frame;
 pub mod handshake;
 pub mod io;
 mod rand;
+pub mod server;
 
 pub use config::{ConfigError, Limits};
 pub use connection::{Message, MessageKind};

@@ -297,7 +297,13 @@ impl Engine {
                     continue;
                 }
                 if self.in_pos == self.inbuf.len() {
-                    self.inbuf.clear();
+                    // Everything is consumed: an idle connection keeps no
+                    // large input buffer.
+                    if self.inbuf.capacity() > SCRATCH_KEEP {
+                        self.inbuf = Vec::new();
+                    } else {
+                        self.inbuf.clear();
+                    }
                     self.in_pos = 0;
                 }
                 return Ok(None);

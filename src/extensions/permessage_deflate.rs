@@ -371,7 +371,7 @@ impl Extension for PerMessageDeflateTransform {
     ) -> Result<Option<u8>, ProtocolError> {
         if frame.first {
             self.compressing =
-                frame.transform && frame.message_len.map_or(true, |len| len >= self.threshold);
+                frame.transform && frame.message_len.is_none_or(|len| len >= self.threshold);
         }
         if !self.compressing {
             return Ok(None);

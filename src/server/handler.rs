@@ -1,0 +1,71 @@
+//! The [`Handler`] trait both servers run.
+
+use super::{Client, MessageId};
+use crate::handshake::{Rejection, Request};
+use crate::{Error, Message};
+
+/// The application's side of a server, after wspy's overridable `Server`
+/// methods. Either server runs the same handler unchanged. Every method
+/// has a default that does nothing (or accepts).
+///
+/// Callbacks for one client are never run concurrently, and always in
+/// order: `on_open` first, `on_close` last. Callbacks for different
+/// clients may run in parallel (one thread per client on the threaded
+/// server, one per event loop on the event-loop server), so keep them
+/// short on the event-loop server and share state through `&self` with
+/// interior mutability.
+///
+/// ```
+/// use wsstack::server::{Client, Handler};
+/// use wsstack::Message;
+///
+/// struct Echo;
+///
+/// impl Handler for Echo {
+///     /// Per-client state, owned by the application (seed 000's `client.data`).
+///     type Data = u32;
+///
+///     fn on_message(&self, client: &Client<u32>, message: Message) {
+///         *client.data() += 1;
+///         let _ = client.send(message);
+///     }
+/// }
+/// ```
+pub trait Handler: Send + Sync + 'static {
+    /// Per-client data, created with `Default` when the client connects and
+    /// reachable through [`Client::data`].
+    type Data: Default + Send + 'static;
+
+    /// Decide on an upgrade request that passed the built-in checks (and
+    /// the [`ServerConfig`](crate::handshake::ServerConfig)'s own hook):
+    /// path, query, headers, cookies, credentials, origin. `Err` answers
+    /// with the rejection's status.
+    fn on_handshake(&self, _request: &Request) -> Result<(), Rejection> {
+        Ok(())
+    }
+
+    /// A client completed the handshake.
+    fn on_open(&self, _client: &Client<Self::Data>) {}
+
+    /// A whole message arrived.
+    fn on_message(&self, _client: &Client<Self::Data>, _message: Message) {}
+
+    /// A ping arrived (the pong is already on its way).
+    fn on_ping(&self, _client: &Client<Self::Data>, _payload: &[u8]) {}
+
+    /// A pong arrived.
+    fn on_pong(&self, _client: &Client<Self::Data>, _payload: &[u8]) {}
+
+    /// The client is gone: the close handshake finished (the peer's code
+    /// and reason), the connection failed (the code we sent) or the
+    /// transport dropped (1006). Called exactly once per opened client.
+    fn on_close(&self, _client: &Client<Self::Data>, _code: u16, _reason: &str) {}
+
+    /// The connection failed; `on_close` follows.
+    fn on_error(&self, _client: &Client<Self::Data>, _error: &Error) {}
+
+    /// A message accepted by [`Client::send`] has been written to the
+    /// socket completely (event-loop server; the threaded server writes
+    /// before `send` returns and reports it then).
+    fn on_sent(&self, _client: &Client<Self::Data>, _id: MessageId) {}
+}
