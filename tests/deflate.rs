@@ -469,3 +469,46 @@ fn negotiation_rejects_bad_responses_with_distinct_errors() {
         Err(HandshakeError::UnofferedExtension("deflate-frame".into()))
     );
 }
+
+/// Found against Python websockets: an empty message right after another
+/// flush made zlib emit nothing; the payload must still be a valid empty
+/// message for any inflater (here the RFC's reference form, 0x00).
+#[test]
+fn consecutive_empty_messages_stay_valid_deflate() {
+    let (mut c, mut s, _) = pair(PerMessageDeflate::new(), PerMessageDeflate::new());
+    for m in ["", "", "x", "", "yy"] {
+        s.send_text(m).unwrap();
+    }
+    let bytes = wire(&mut s);
+    let f = frames(&bytes, Role::Server);
+    assert!(
+        f.iter().all(|f| !f.payload.is_empty()),
+        "no empty compressed payloads"
+    );
+    // Check with an independent inflater: raw flate2 over the whole stream.
+    let mut d = flate2::Decompress::new(false);
+    let mut text = Vec::new();
+    for frame in &f {
+        let mut input = frame.payload.clone();
+        input.extend_from_slice(&[0, 0, 0xff, 0xff]);
+        let mut out = Vec::with_capacity(64);
+        d.decompress_vec(&input, &mut out, flate2::FlushDecompress::Sync)
+            .unwrap();
+        text.push(String::from_utf8(out).unwrap());
+    }
+    assert_eq!(text, ["", "", "x", "", "yy"]);
+    c.receive(&bytes);
+    assert_eq!(drain(&mut c).unwrap().len(), 5);
+    // And an empty compressed payload from a peer is read as an empty message.
+    let mut raw = Vec::new();
+    let mut frame = Frame::new(OpCode::Text, Vec::new()).with_rsv(true, false, false);
+    frame.mask = Some([1, 1, 1, 1]);
+    frame.encode(&mut raw);
+    let (_c, mut s2, _) = pair(PerMessageDeflate::new(), PerMessageDeflate::new());
+    s2.receive(&raw);
+    s2.receive(&raw);
+    assert_eq!(
+        drain(&mut s2).unwrap(),
+        [Event::Text(String::new()), Event::Text(String::new())]
+    );
+}

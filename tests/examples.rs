@@ -115,3 +115,153 @@ fn custom_extension_example_negotiates_and_transforms() {
     assert!(stdout.contains("server negotiated [\"x-xor\"]"), "{stdout}");
     assert!(stdout.contains("custom extension ok"), "{stdout}");
 }
+
+/// A server example running as a child process; SIGINT on drop.
+struct ServerProcess {
+    child: std::process::Child,
+    addr: String,
+}
+
+impl ServerProcess {
+    fn start(name: &str, args: &[&str]) -> ServerProcess {
+        let mut child = Command::new(example(name))
+            .args(args)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start the example");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        let line = rx
+            .recv_timeout(PEER_TIMEOUT)
+            .expect("the example prints its address");
+        let addr = line
+            .rsplit("://")
+            .next()
+            .unwrap()
+            .trim_end_matches('/')
+            .to_string();
+        ServerProcess { child, addr }
+    }
+
+    /// Ctrl-C, and the exit status.
+    fn interrupt(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-INT", &pid]).status().unwrap();
+        assert!(sent.success());
+        let (tx, rx) = mpsc::channel();
+        let mut child = std::mem::replace(&mut self.child, Command::new("true").spawn().unwrap());
+        thread::spawn(move || {
+            let _ = tx.send(child.wait());
+        });
+        rx.recv_timeout(PEER_TIMEOUT)
+            .expect("the example exits after Ctrl-C")
+            .unwrap()
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn echo_server_example_serves_both_kinds_and_stops_on_ctrl_c() {
+    for (kind, deflate) in [
+        ("event-loop", false),
+        ("threaded", false),
+        ("event-loop", true),
+        ("threaded", true),
+    ] {
+        let mut args = vec!["--addr", "127.0.0.1:0", "--server", kind];
+        if deflate {
+            args.push("--deflate");
+        }
+        let server = ServerProcess::start("echo_server", &args);
+        let url = format!("ws://{}/", server.addr);
+        let compression = if deflate { "deflate" } else { "none" };
+        for peer in [support::Peer::Python, support::Peer::Node] {
+            let report = support::run_client(
+                peer,
+                &[
+                    "--url",
+                    &url,
+                    "--sizes",
+                    "0,1,125,126,65536,1048576",
+                    "--compression",
+                    compression,
+                ],
+            );
+            assert!(
+                report.ok,
+                "{kind} deflate={deflate} {peer:?}: {}",
+                report.raw
+            );
+        }
+        // A client that stays connected sees the graceful 1001.
+        let (mut ws, _) = tungstenite::connect(url.as_str()).unwrap();
+        ws.send(tungstenite::Message::text("hi")).unwrap();
+        assert_eq!(ws.read().unwrap(), tungstenite::Message::text("hi"));
+        let status = server.interrupt();
+        assert!(status.success(), "{kind}: exit status {status}");
+        match ws.read() {
+            Ok(tungstenite::Message::Close(Some(frame))) => assert_eq!(u16::from(frame.code), 1001),
+            other => panic!("{kind}: expected a 1001 close, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn chat_example_serves_its_page_and_broadcasts() {
+    for kind in ["event-loop", "threaded"] {
+        let server = ServerProcess::start("chat", &["--addr", "127.0.0.1:0", "--server", kind]);
+        // The page, over plain HTTP on the same port.
+        let mut tcp = std::net::TcpStream::connect(&server.addr).unwrap();
+        tcp.set_read_timeout(Some(PEER_TIMEOUT)).unwrap();
+        std::io::Write::write_all(&mut tcp, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let mut page = String::new();
+        std::io::Read::read_to_string(&mut tcp, &mut page).unwrap();
+        assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+        assert!(page.contains("new WebSocket"));
+        // Two members: each sees the other's messages.
+        let url = format!("ws://{}/chat?name=ann", server.addr);
+        let (mut ann, _) = tungstenite::connect(url.as_str()).unwrap();
+        assert_eq!(
+            ann.read().unwrap(),
+            tungstenite::Message::text("* ann joined")
+        );
+        let url = format!("ws://{}/chat?name=bob", server.addr);
+        let (mut bob, _) = tungstenite::connect(url.as_str()).unwrap();
+        assert_eq!(
+            bob.read().unwrap(),
+            tungstenite::Message::text("* bob joined")
+        );
+        assert_eq!(
+            ann.read().unwrap(),
+            tungstenite::Message::text("* bob joined")
+        );
+        ann.send(tungstenite::Message::text("hello room")).unwrap();
+        assert_eq!(
+            ann.read().unwrap(),
+            tungstenite::Message::text("[ann] hello room")
+        );
+        assert_eq!(
+            bob.read().unwrap(),
+            tungstenite::Message::text("[ann] hello room")
+        );
+        bob.close(None).unwrap();
+        assert_eq!(
+            ann.read().unwrap(),
+            tungstenite::Message::text("* bob left")
+        );
+        assert!(server.interrupt().success());
+    }
+}

@@ -307,6 +307,7 @@ impl ExtensionFactory for PerMessageDeflate {
             compressing: false,
             decompressor: None,
             decoding: false,
+            received: 0,
         })
     }
 }
@@ -332,6 +333,8 @@ struct PerMessageDeflateTransform {
     decompressor: Option<Decompress>,
     /// The incoming message being received is compressed.
     decoding: bool,
+    /// Compressed bytes received for the current incoming message.
+    received: usize,
 }
 
 impl PerMessageDeflateTransform {
@@ -385,6 +388,12 @@ impl Extension for PerMessageDeflateTransform {
             // §7.2.1: drop the 00 00 ff ff the sync flush ends with.
             if out.ends_with(&TAIL) {
                 out.truncate(out.len() - TAIL.len());
+            } else if out.is_empty() {
+                // zlib emits nothing when there is nothing new to flush
+                // (an empty message right after a flush). An empty payload
+                // would make the receiver's appended tail unreadable, so
+                // send the empty-message form of §7.2.3.6: one 0x00 byte.
+                out.push(0x00);
             }
             self.compressing = false;
             self.end_outgoing_message();
@@ -396,6 +405,7 @@ impl Extension for PerMessageDeflateTransform {
     fn decode_start(&mut self, header: &FrameHeader, first: bool) -> Result<bool, ProtocolError> {
         if first {
             self.decoding = header.rsv1;
+            self.received = 0;
         } else if header.rsv1 {
             return Err(ProtocolError::Extension {
                 reason: "RSV1 set on a continuation frame".into(),
@@ -411,6 +421,7 @@ impl Extension for PerMessageDeflateTransform {
         out: &mut Vec<u8>,
         limit: usize,
     ) -> Result<(), ProtocolError> {
+        self.received += input.len();
         let (bits, pool) = (self.theirs.window_bits, &self.pool);
         let d = self
             .decompressor
@@ -428,7 +439,14 @@ impl Extension for PerMessageDeflateTransform {
             return Ok(());
         }
         // §7.2.2: append the tail before inflating the end of the message.
-        let result = self.decode(&TAIL, out, limit);
+        // A message with no compressed bytes at all (which some senders
+        // produce for an empty message) is empty: the tail alone would not
+        // parse.
+        let result = if self.received == 0 {
+            Ok(())
+        } else {
+            self.decode(&TAIL, out, limit)
+        };
         self.end_incoming_message();
         result
     }

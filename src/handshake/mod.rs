@@ -44,5 +44,7 @@ pub use extension_header::{parse_extensions, ExtensionOffer};
 pub use headers::Headers;
 pub use request::{parse_request, Request};
 pub use response::{parse_response, Response};
-pub use server::{Accepted, BasicAuth, Rejection, RequestHook, ServerConfig, SubprotocolHook};
+pub use server::{
+    Accepted, BasicAuth, HttpHandler, Rejection, RequestHook, ServerConfig, SubprotocolHook,
+};
 pub use url::WsUrl;

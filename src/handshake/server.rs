@@ -17,6 +17,10 @@ use crate::Limits;
 /// `Ok(())` to go on, or a [`Rejection`] with the status to answer.
 pub type RequestHook = dyn Fn(&Request) -> Result<(), Rejection> + Send + Sync;
 
+/// Answers plain HTTP requests (no `Upgrade: websocket`), e.g. to serve the
+/// page that opens the WebSocket; `None` falls through to the usual 400.
+pub type HttpHandler = dyn Fn(&Request) -> Option<Response> + Send + Sync;
+
 /// Chooses a subprotocol from those the client offered (in its order), or
 /// none.
 pub type SubprotocolHook = dyn Fn(&Request, &[&str]) -> Option<String> + Send + Sync;
@@ -165,6 +169,7 @@ pub struct ServerConfig {
     subprotocols: Vec<String>,
     subprotocol_hook: Option<Arc<SubprotocolHook>>,
     request_hook: Option<Arc<RequestHook>>,
+    http_handler: Option<Arc<HttpHandler>>,
     extensions: Vec<SharedFactory>,
     extra_headers: Headers,
 }
@@ -241,6 +246,29 @@ impl ServerConfig {
         self
     }
 
+    /// Answer plain HTTP requests on the WebSocket port (for example the
+    /// page of a browser client). The response is sent with
+    /// `Content-Length` and `Connection: close`, and the connection closed.
+    ///
+    /// ```
+    /// use wsstack::handshake::{Response, ServerConfig};
+    /// let config = ServerConfig::new().with_http_handler(|req| {
+    ///     (req.path() == "/").then(|| {
+    ///         let mut page = Response::new(200);
+    ///         page.headers.push("Content-Type", "text/html; charset=utf-8");
+    ///         page.body = b"<!doctype html><p>hello".to_vec();
+    ///         page
+    ///     })
+    /// });
+    /// ```
+    pub fn with_http_handler(
+        mut self,
+        handler: impl Fn(&Request) -> Option<Response> + Send + Sync + 'static,
+    ) -> ServerConfig {
+        self.http_handler = Some(Arc::new(handler));
+        self
+    }
+
     /// Offer an extension to clients (e.g.
     /// [`PerMessageDeflate`](crate::extensions::PerMessageDeflate)). For each
     /// extension, the first of the client's offers it accepts wins.
@@ -275,6 +303,21 @@ impl ServerConfig {
     /// subprotocol and extensions. Returns the 101 response to send, or the
     /// rejection to send.
     pub fn accept(&self, req: &Request) -> Result<Accepted, Rejection> {
+        if let Some(http) = &self.http_handler {
+            if !req.headers().has_token("upgrade", "websocket") {
+                if let Some(mut response) = http(req) {
+                    response
+                        .headers
+                        .push("Content-Length", response.body.len().to_string());
+                    response.headers.push("Connection", "close");
+                    let status = response.status;
+                    return Err(Rejection {
+                        response: Box::new(response),
+                        error: HandshakeError::Refused(status),
+                    });
+                }
+            }
+        }
         self.check(req).map_err(Rejection::from_error)?;
         if let Some(auth) = &self.basic_auth {
             let ok = req.basic_auth().is_some_and(|c| (auth.check)(&c));
