@@ -65,7 +65,7 @@ pub trait Handler: Send + Sync + 'static {
     fn on_error(&self, _client: &Client<Self::Data>, _error: &Error) {}
 
     /// A message accepted by [`Client::send`] has been written to the
-    /// socket completely (event-loop server; the threaded server writes
-    /// before `send` returns and reports it then).
+    /// socket completely. Event-loop server only (wspy's `onsent`); the
+    /// threaded server writes before `send` returns and never calls it.
     fn on_sent(&self, _client: &Client<Self::Data>, _id: MessageId) {}
 }
