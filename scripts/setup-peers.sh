@@ -3,6 +3,7 @@
 #
 #   * $REPO/.venv             Python venv with the `websockets` package
 #   * $REPO/tests/peers/node_modules   the npm `ws` package (from package-lock.json)
+#   * /usr/bin/chromium       Debian's chromium (apt-get, as root), for tests/chromium.rs
 #
 # Idempotent: each part is skipped when the pinned version is already present.
 # Needs only python3 (>= 3.11), node and npm; nothing is installed globally.
@@ -79,4 +80,16 @@ else
         log "npm install in tests/peers (no package-lock.json yet)"
         npm install --no-audit --no-fund --loglevel=error
     fi
+fi
+
+# --- Chromium (Debian's package), for the browser interop test -------------------
+if [ -x /usr/bin/chromium ]; then
+    log "chromium already installed ($(/usr/bin/chromium --version 2>/dev/null || echo unknown version))"
+else
+    command -v apt-get >/dev/null 2>&1 || die "chromium is missing and apt-get is not available to install it"
+    log "installing Debian's chromium with apt-get"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq || die "apt-get update failed"
+    apt-get install -y -qq --no-install-recommends chromium >/dev/null || die "apt-get install chromium failed"
+    [ -x /usr/bin/chromium ] || die "chromium was installed but /usr/bin/chromium is missing"
 fi
