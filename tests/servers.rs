@@ -594,3 +594,36 @@ fn two_kinds_count_opened_clients() {
         server.stop();
     }
 }
+
+/// Threaded server: a send to a client that stopped reading blocks the
+/// sender (nothing piles up in the server), and the write timeout ends it.
+#[test]
+fn threaded_slow_reader_is_cut_off_by_the_write_timeout() {
+    let (handler, rx, clients) = Recorder::new();
+    let builder = ServerBuilder::new().write_timeout(Duration::from_millis(500));
+    let server = start(Kind::Threaded, builder, handler);
+    let _ws = connect(&server.url("/")); // never reads
+    next(&rx);
+    let client = clients.lock().unwrap()[0].clone();
+    let chunk = vec![7u8; 64 * 1024];
+    let mut sent = 0;
+    let outcome = loop {
+        assert!(
+            client.buffered_amount() <= chunk.len() + 14,
+            "the threaded server buffers at most one frame"
+        );
+        match client.send(chunk.clone()) {
+            Ok(_) => sent += 1,
+            Err(e) => break e,
+        }
+        assert!(sent < 100_000, "the socket buffers cannot hold this much");
+    };
+    assert_eq!(outcome, wsstack::server::SendError::Closed);
+    loop {
+        if let Seen::Close(code, _) = next(&rx) {
+            assert_eq!(code, 1006);
+            break;
+        }
+    }
+    server.stop();
+}
