@@ -209,6 +209,7 @@ both!(
     server_initiated_close,
     graceful_shutdown_flushes_then_closes_1001,
     protocol_errors_get_close_codes,
+    unanswered_close_times_out,
 );
 
 fn echo_and_per_client_data(kind: Kind) {
@@ -619,6 +620,33 @@ fn threaded_slow_reader_is_cut_off_by_the_write_timeout() {
         assert!(sent < 100_000, "the socket buffers cannot hold this much");
     };
     assert_eq!(outcome, wsstack::server::SendError::Closed);
+    loop {
+        if let Seen::Close(code, _) = next(&rx) {
+            assert_eq!(code, 1006);
+            break;
+        }
+    }
+    server.stop();
+}
+
+/// A client that never answers our Close is dropped after the close
+/// timeout, and reported as 1006.
+fn unanswered_close_times_out(kind: Kind) {
+    let (handler, rx, clients) = Recorder::new();
+    let config = Config::default().with_close_timeout(Duration::from_millis(300));
+    let server = start(kind, ServerBuilder::new().connection(config), handler);
+    let mut sock = raw_client(&server);
+    next(&rx);
+    clients.lock().unwrap()[0].close(4001, "go");
+    let f = sock.recv().unwrap();
+    assert_eq!(f.close_code_and_reason().unwrap().0, 4001);
+    // We never reply; the server hangs up by itself.
+    let started = std::time::Instant::now();
+    assert!(matches!(
+        sock.recv(),
+        Err(Error::ConnectionClosed) | Err(Error::Io(_))
+    ));
+    assert!(started.elapsed() < Duration::from_secs(5));
     loop {
         if let Seen::Close(code, _) = next(&rx) {
             assert_eq!(code, 1006);
