@@ -15,7 +15,7 @@ use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
 
 use super::client::Link;
-use super::shared::{guarded, ServerState};
+use super::shared::{decide, guarded, ServerState};
 use super::{Backpressure, Client, Handler, MessageId, SendError, ServerBuilder, ServerHandle};
 use crate::connection::{Engine, Event};
 use crate::handshake::{parse_request, Rejection};
@@ -152,17 +152,93 @@ enum Phase<D> {
     Closing,
 }
 
+/// Bytes waiting to be written, and where each message ends in them.
+#[derive(Default)]
+struct Output {
+    chunks: VecDeque<Vec<u8>>,
+    /// Bytes of the front chunk already written.
+    head: usize,
+    /// Bytes not yet written.
+    len: usize,
+    /// Bytes ever queued / ever written, on one scale.
+    encoded: u64,
+    written: u64,
+    /// (end offset, id) of each message not yet fully written.
+    marks: VecDeque<(u64, MessageId)>,
+}
+
+impl Output {
+    fn push(&mut self, bytes: Vec<u8>) {
+        if !bytes.is_empty() {
+            self.encoded += bytes.len() as u64;
+            self.len += bytes.len();
+            self.chunks.push_back(bytes);
+        }
+    }
+
+    /// Queue one message's bytes and remember where it ends.
+    fn push_message(&mut self, bytes: Vec<u8>, id: MessageId) {
+        self.push(bytes);
+        self.marks.push_back((self.encoded, id));
+    }
+
+    /// Write as much as the socket takes, with vectored writes.
+    fn write_to(&mut self, socket: &mut TcpStream) -> io::Result<()> {
+        while self.len > 0 {
+            let slices: Vec<IoSlice<'_>> = self
+                .chunks
+                .iter()
+                .take(MAX_IOV)
+                .enumerate()
+                .map(|(i, c)| IoSlice::new(if i == 0 { &c[self.head..] } else { c }))
+                .collect();
+            match socket.write_vectored(&slices) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => self.advance(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    fn advance(&mut self, mut n: usize) {
+        self.written += n as u64;
+        self.len -= n;
+        while n > 0 {
+            let front = self.chunks.front().expect("bytes remain").len() - self.head;
+            if n >= front {
+                n -= front;
+                self.chunks.pop_front();
+                self.head = 0;
+            } else {
+                self.head += n;
+                n = 0;
+            }
+        }
+    }
+
+    /// Ids of messages now completely written.
+    fn take_sent(&mut self) -> Vec<MessageId> {
+        let mut sent = Vec::new();
+        while self
+            .marks
+            .front()
+            .is_some_and(|(end, _)| *end <= self.written)
+        {
+            sent.push(self.marks.pop_front().expect("checked").1);
+        }
+        sent
+    }
+}
+
 struct Conn<D> {
     socket: TcpStream,
     generation: u64,
     peer: SocketAddr,
     phase: Phase<D>,
-    out: VecDeque<Vec<u8>>,
-    out_head: usize,
-    out_len: usize,
-    encoded: u64,
-    written: u64,
-    sent_marks: VecDeque<(u64, MessageId)>,
+    output: Output,
     read_paused: bool,
     close_info: Option<(u16, String)>,
     eof: bool,
@@ -415,12 +491,7 @@ impl<H: Handler> LoopCtx<H> {
                 deadline: Instant::now() + self.options.handshake_timeout,
                 refuse,
             },
-            out: VecDeque::new(),
-            out_head: 0,
-            out_len: 0,
-            encoded: 0,
-            written: 0,
-            sent_marks: VecDeque::new(),
+            output: Output::default(),
             read_paused: false,
             close_info: None,
             eof: false,
@@ -522,7 +593,7 @@ impl<H: Handler> LoopCtx<H> {
         let conn = self.conns[slot].as_mut().expect("live slot");
         log::debug!("refused {}: {}", conn.peer, rejection.error);
         conn.phase = Phase::Closing;
-        push_out(conn, rejection.to_bytes());
+        conn.output.push(rejection.to_bytes());
         self.pump(slot);
     }
 
@@ -532,15 +603,7 @@ impl<H: Handler> LoopCtx<H> {
             self.state.clone(),
             self.options.clone(),
         );
-        let decision = options.handshake.accept(&request).and_then(|accepted| {
-            let mut verdict = Ok(());
-            if !guarded(&state, "on_handshake", || {
-                verdict = handler.on_handshake(&request)
-            }) {
-                verdict = Err(Rejection::status(500));
-            }
-            verdict.map(|()| accepted)
-        });
+        let decision = decide(&*handler, &state, &options.handshake, &request);
         let accepted = match decision {
             Ok(a) => a,
             Err(rejection) => {
@@ -561,7 +624,7 @@ impl<H: Handler> LoopCtx<H> {
         engine.receive(&rest);
         engine.handle_timeout(Instant::now());
         let conn = self.conns[slot].as_mut().expect("live slot");
-        push_out(conn, accepted.to_bytes());
+        conn.output.push(accepted.to_bytes());
         let link = Arc::new(LinkShared {
             queue: Mutex::default(),
             queued_bytes: AtomicUsize::new(0),
@@ -702,31 +765,11 @@ impl<H: Handler> LoopCtx<H> {
         };
         if let Phase::Open { engine, link, .. } = &mut conn.phase {
             if !link.closed.load(Ordering::Acquire) {
-                encode_queued(
-                    conn_out(
-                        &mut conn.out,
-                        &mut conn.out_len,
-                        &mut conn.encoded,
-                        &mut conn.sent_marks,
-                    ),
-                    engine,
-                    link,
-                    false,
-                );
+                encode_queued(&mut conn.output, engine, link, false);
             }
             if let Some((code, reason)) = lock(&link.close_request).take() {
                 // Everything accepted before the close goes out first.
-                encode_queued(
-                    conn_out(
-                        &mut conn.out,
-                        &mut conn.out_len,
-                        &mut conn.encoded,
-                        &mut conn.sent_marks,
-                    ),
-                    engine,
-                    link,
-                    true,
-                );
+                encode_queued(&mut conn.output, engine, link, true);
                 if engine.close(code, &reason).is_err() {
                     let _ = engine.close(1011, "");
                 }
@@ -734,32 +777,22 @@ impl<H: Handler> LoopCtx<H> {
             }
             let mut control = Vec::new();
             engine.poll_transmit(&mut control);
-            push_out(conn, control);
+            conn.output.push(control);
         }
-        let write_result = write_out(conn);
+        let mut done = conn.output.write_to(&mut conn.socket).is_err();
         // on_sent for every message whose last byte is now with the kernel.
-        let mut sent = Vec::new();
-        while conn
-            .sent_marks
-            .front()
-            .is_some_and(|(end, _)| *end <= conn.written)
-        {
-            sent.push(conn.sent_marks.pop_front().expect("checked").1);
-        }
+        let sent = conn.output.take_sent();
         let mut resume = false;
-        let mut done = write_result.is_err();
         match &conn.phase {
             Phase::Open { engine, link, .. } => {
-                link.out_bytes.store(conn.out_len, Ordering::Release);
-                if conn.out_len == 0 && engine.wants_close_transport() {
-                    done = true;
-                }
+                link.out_bytes.store(conn.output.len, Ordering::Release);
+                done |= conn.output.len == 0 && engine.wants_close_transport();
                 if conn.read_paused && link.buffered() <= self.options.high_water_mark / 2 {
                     conn.read_paused = false;
                     resume = true;
                 }
             }
-            Phase::Closing => done |= conn.out_len == 0,
+            Phase::Closing => done |= conn.output.len == 0,
             Phase::Handshake { .. } => {}
         }
         if !sent.is_empty() {
@@ -843,33 +876,11 @@ impl<H: Handler> LoopCtx<H> {
     }
 }
 
-/// The output side of a connection, borrowed apart from its phase.
-struct Out<'a> {
-    out: &'a mut VecDeque<Vec<u8>>,
-    out_len: &'a mut usize,
-    encoded: &'a mut u64,
-    marks: &'a mut VecDeque<(u64, MessageId)>,
-}
-
-fn conn_out<'a>(
-    out: &'a mut VecDeque<Vec<u8>>,
-    out_len: &'a mut usize,
-    encoded: &'a mut u64,
-    marks: &'a mut VecDeque<(u64, MessageId)>,
-) -> Out<'a> {
-    Out {
-        out,
-        out_len,
-        encoded,
-        marks,
-    }
-}
-
 /// Move queued messages through the engine into the output, while the
 /// output is short (or all of them, when closing).
-fn encode_queued(o: Out<'_>, engine: &mut Engine, link: &LinkShared, all: bool) {
+fn encode_queued(output: &mut Output, engine: &mut Engine, link: &LinkShared, all: bool) {
     loop {
-        if !all && *o.out_len >= OUT_LOW {
+        if !all && output.len >= OUT_LOW {
             return;
         }
         let Some((message, id)) = lock(&link.queue).pop_front() else {
@@ -881,51 +892,6 @@ fn encode_queued(o: Out<'_>, engine: &mut Engine, link: &LinkShared, all: bool) 
         }
         let mut chunk = Vec::new();
         engine.poll_transmit(&mut chunk);
-        *o.encoded += chunk.len() as u64;
-        *o.out_len += chunk.len();
-        o.marks.push_back((*o.encoded, id));
-        o.out.push_back(chunk);
+        output.push_message(chunk, id);
     }
-}
-
-fn push_out<D>(conn: &mut Conn<D>, bytes: Vec<u8>) {
-    if !bytes.is_empty() {
-        // Marks count message ends in the same byte stream.
-        conn.encoded += bytes.len() as u64;
-        conn.out_len += bytes.len();
-        conn.out.push_back(bytes);
-    }
-}
-
-/// Write as much as the socket takes, with vectored writes.
-fn write_out<D>(conn: &mut Conn<D>) -> io::Result<()> {
-    while conn.out_len > 0 {
-        let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(MAX_IOV.min(conn.out.len()));
-        for (i, chunk) in conn.out.iter().take(MAX_IOV).enumerate() {
-            let start = if i == 0 { conn.out_head } else { 0 };
-            slices.push(IoSlice::new(&chunk[start..]));
-        }
-        match conn.socket.write_vectored(&slices) {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(mut n) => {
-                conn.written += n as u64;
-                conn.out_len -= n;
-                while n > 0 {
-                    let front = conn.out.front().expect("bytes remain").len() - conn.out_head;
-                    if n >= front {
-                        n -= front;
-                        conn.out.pop_front();
-                        conn.out_head = 0;
-                    } else {
-                        conn.out_head += n;
-                        n = 0;
-                    }
-                }
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
 }

@@ -10,13 +10,16 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use super::client::Link;
-use super::shared::{guarded, ServerState};
+use super::shared::{decide, guarded, ServerState};
 use super::{Backpressure, Client, Handler, MessageId, SendError, ServerBuilder, ServerHandle};
 use crate::connection::{Engine, Event};
 use crate::handshake::{parse_request, Rejection};
 use crate::{Error, Message};
 
 const READ_CHUNK: usize = 16 * 1024;
+/// The longest a client thread blocks in `read` before looking at its
+/// timers again.
+const RECHECK: Duration = Duration::from_secs(1);
 /// At most this many threads answer refused connections at once; beyond
 /// that, refused connections are simply closed.
 const MAX_REFUSERS: usize = 64;
@@ -305,16 +308,7 @@ fn serve<H: Handler>(
         state.refused.fetch_add(1, Ordering::Relaxed);
         return;
     };
-    let decision = options.handshake.accept(&request).and_then(|accepted| {
-        let mut verdict = Ok(());
-        let ok = guarded(state, "on_handshake", || {
-            verdict = handler.on_handshake(&request)
-        });
-        if !ok {
-            verdict = Err(Rejection::status(500));
-        }
-        verdict.map(|()| accepted)
-    });
+    let decision = decide(handler, state, &options.handshake, &request);
     let accepted = match decision {
         Ok(a) => a,
         Err(rejection) => {
@@ -419,11 +413,14 @@ fn client_loop<H: Handler>(
             return (1006, "write failed".into());
         }
         let now = Instant::now();
-        let wait = lock(&conn.engine).poll_timeout().map(|d| {
-            d.saturating_duration_since(now)
-                .max(Duration::from_millis(1))
-        });
-        if tcp.set_read_timeout(wait).is_err() {
+        // Other threads can arm timers (a close from `Client::close` starts
+        // the close-handshake timer) while this one is blocked in `read`,
+        // so never block longer than RECHECK.
+        let wait = lock(&conn.engine)
+            .poll_timeout()
+            .map_or(RECHECK, |d| d.saturating_duration_since(now).min(RECHECK))
+            .max(Duration::from_millis(1));
+        if tcp.set_read_timeout(Some(wait)).is_err() {
             return (1006, "socket error".into());
         }
         let read = tcp.read(&mut chunk);
