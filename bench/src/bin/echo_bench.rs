@@ -1,0 +1,380 @@
+//! Echo throughput, side by side (`../shared/BENCHMARKS.md` §2).
+//!
+//! Each server runs alone on core 0 (`taskset -c 0`): wsstack's
+//! event-loop server (one loop), wsstack's threaded server, a
+//! tokio-tungstenite echo server and a fastwebsockets echo server (both on
+//! a current-thread tokio runtime). The load generator runs on core 1 and
+//! is a third-party client: fastwebsockets on a current-thread runtime.
+//! Each connection keeps one message in flight: send, await the echo,
+//! check it, record the round trip. 1 s warm-up, 5 s window, servers
+//! rotated A B C D per round.
+//!
+//! `cargo run --release -p wsstack-bench --bin echo_bench -- run [ROUNDS]`
+//! prints one `key=value` line per server and case (median over rounds,
+//! min-max), ending with the ratio against fastwebsockets.
+
+use std::cell::{Cell, RefCell};
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use fastwebsockets::{FragmentCollector, Frame, OpCode, Payload, Role, WebSocket};
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use wsstack::server::{Client, Handler, ServerBuilder};
+use wsstack::Message;
+
+const WARMUP: Duration = Duration::from_secs(1);
+const WINDOW: Duration = Duration::from_secs(5);
+const SERVERS: [&str; 4] = [
+    "wsstack-event-loop",
+    "wsstack-threaded",
+    "tokio-tungstenite",
+    "fastwebsockets",
+];
+
+// ---------------------------------------------------------------- servers
+
+struct Echo;
+
+impl Handler for Echo {
+    type Data = ();
+    fn on_message(&self, client: &Client, message: Message) {
+        let _ = client.send(message);
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Read an HTTP head (up to the blank line) from a stream.
+async fn read_head(stream: &mut TcpStream) -> Vec<u8> {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = stream.read(&mut byte).await.unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        head.extend_from_slice(&byte[..n]);
+    }
+    head
+}
+
+async fn fastwebsockets_conn(mut stream: TcpStream) {
+    // The handshake is not what is measured; take the key from the request.
+    let head = String::from_utf8_lossy(&read_head(&mut stream).await).into_owned();
+    let key = head
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("Sec-WebSocket-Key: ")
+                .or_else(|| l.strip_prefix("sec-websocket-key: "))
+        })
+        .unwrap_or_default()
+        .trim()
+        .to_owned();
+    let response = format!(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n\r\n",
+        wsstack::handshake::accept_key(&key)
+    );
+    if stream.write_all(response.as_bytes()).await.is_err() {
+        return;
+    }
+    let mut ws = FragmentCollector::new(WebSocket::after_handshake(stream, Role::Server));
+    while let Ok(frame) = ws.read_frame().await {
+        match frame.opcode {
+            OpCode::Text | OpCode::Binary => {
+                let echo = Frame::new(true, frame.opcode, None, frame.payload);
+                if ws.write_frame(echo).await.is_err() {
+                    return;
+                }
+            }
+            OpCode::Close => return,
+            _ => {}
+        }
+    }
+}
+
+fn serve(kind: &str) {
+    match kind {
+        "wsstack-event-loop" | "wsstack-threaded" => {
+            let builder = ServerBuilder::new()
+                .address("127.0.0.1:0")
+                .loops(1)
+                .max_connections(20_000);
+            if kind == "wsstack-event-loop" {
+                let server = builder.bind_event_loop().unwrap();
+                println!("{}", server.local_addr().unwrap());
+                server.run(Echo).unwrap();
+            } else {
+                let server = builder.bind_threaded().unwrap();
+                println!("{}", server.local_addr().unwrap());
+                server.run(Echo).unwrap();
+            }
+        }
+        "tokio-tungstenite" => runtime().block_on(async {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            println!("{}", listener.local_addr().unwrap());
+            loop {
+                let (stream, _) = listener.accept().await.unwrap();
+                let _ = stream.set_nodelay(true);
+                tokio::spawn(async move {
+                    let Ok(mut ws) = tokio_tungstenite::accept_async(stream).await else {
+                        return;
+                    };
+                    while let Some(Ok(msg)) = ws.next().await {
+                        if (msg.is_text() || msg.is_binary()) && ws.send(msg).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        }),
+        "fastwebsockets" => runtime().block_on(async {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            println!("{}", listener.local_addr().unwrap());
+            loop {
+                let (stream, _) = listener.accept().await.unwrap();
+                let _ = stream.set_nodelay(true);
+                tokio::spawn(fastwebsockets_conn(stream));
+            }
+        }),
+        other => panic!("unknown server {other}"),
+    }
+}
+
+// ---------------------------------------------------------------- load
+
+async fn client(addr: SocketAddr) -> WebSocket<TcpStream> {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream.set_nodelay(true).unwrap();
+    let request = format!(
+        "GET / HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let head = read_head(&mut stream).await;
+    assert!(
+        head.starts_with(b"HTTP/1.1 101"),
+        "{}",
+        String::from_utf8_lossy(&head)
+    );
+    WebSocket::after_handshake(stream, Role::Client)
+}
+
+/// Returns (messages in window, sorted round trips in microseconds).
+fn load(addr: SocketAddr, conns: usize, size: usize, text: bool) -> (u64, Vec<u32>) {
+    runtime().block_on(async move {
+        let local = tokio::task::LocalSet::new();
+        local
+            .run_until(async move {
+                let mut sockets = Vec::with_capacity(conns);
+                for batch in (0..conns).collect::<Vec<_>>().chunks(100) {
+                    let opened =
+                        futures_util::future::join_all(batch.iter().map(|_| client(addr))).await;
+                    sockets.extend(opened);
+                }
+                let payload: Vec<u8> = if text {
+                    vec![b'a'; size]
+                } else {
+                    (0..size).map(|i| i as u8).collect()
+                };
+                let count = Rc::new(Cell::new(0u64));
+                let lat = Rc::new(RefCell::new(Vec::new()));
+                let measuring = Rc::new(Cell::new(false));
+                let stop = Rc::new(Cell::new(false));
+                let mut tasks = Vec::new();
+                for mut ws in sockets {
+                    let (count, lat, measuring, stop, payload) = (
+                        count.clone(),
+                        lat.clone(),
+                        measuring.clone(),
+                        stop.clone(),
+                        payload.clone(),
+                    );
+                    tasks.push(tokio::task::spawn_local(async move {
+                        let opcode = if text { OpCode::Text } else { OpCode::Binary };
+                        while !stop.get() {
+                            let t0 = Instant::now();
+                            ws.write_frame(Frame::new(
+                                true,
+                                opcode,
+                                None,
+                                Payload::Owned(payload.clone()),
+                            ))
+                            .await
+                            .unwrap();
+                            let echo = ws.read_frame().await.unwrap();
+                            assert_eq!(echo.payload.len(), payload.len());
+                            assert_eq!(
+                                &echo.payload[..payload.len().min(16)],
+                                &payload[..payload.len().min(16)]
+                            );
+                            if measuring.get() {
+                                count.set(count.get() + 1);
+                                lat.borrow_mut().push(t0.elapsed().as_micros() as u32);
+                            }
+                        }
+                    }));
+                }
+                tokio::time::sleep(WARMUP).await;
+                measuring.set(true);
+                tokio::time::sleep(WINDOW).await;
+                measuring.set(false);
+                stop.set(true);
+                let n = count.get();
+                let mut l = lat.borrow().clone();
+                l.sort_unstable();
+                for t in tasks {
+                    t.abort();
+                }
+                (n, l)
+            })
+            .await
+    })
+}
+
+// ---------------------------------------------------------------- orchestration
+
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = stat.rsplit(')').next().unwrap_or("");
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    // utime and stime are fields 14 and 15; after ") " the first is field 3.
+    fields
+        .get(11)
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0)
+        + fields
+            .get(12)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+}
+
+struct Sample {
+    rate: f64,
+    p50: u32,
+    p99: u32,
+    cpu: f64,
+}
+
+fn one(kind: &str, conns: usize, size: usize, text: bool) -> Sample {
+    let exe = std::env::current_exe().unwrap();
+    let mut server: Child = Command::new("taskset")
+        .args(["-c", "0"])
+        .arg(&exe)
+        .args(["serve", kind])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(server.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line.trim().to_string();
+    let before = cpu_ticks(server.id());
+    let out = Command::new("taskset")
+        .args(["-c", "1"])
+        .arg(&exe)
+        .args([
+            "load",
+            &addr,
+            &conns.to_string(),
+            &size.to_string(),
+            if text { "text" } else { "binary" },
+        ])
+        .output()
+        .unwrap();
+    let after = cpu_ticks(server.id());
+    let _ = server.kill();
+    let _ = server.wait();
+    let report = String::from_utf8_lossy(&out.stdout);
+    let get = |k: &str| -> f64 {
+        report
+            .split_whitespace()
+            .find_map(|kv| kv.strip_prefix(k))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0)
+    };
+    // Ticks are 1/100 s; the load run lasts warm-up + window.
+    let cpu = (after - before) as f64 / ((WARMUP + WINDOW).as_secs_f64() * 100.0) * 100.0;
+    Sample {
+        rate: get("msgs_per_s="),
+        p50: get("p50_us=") as u32,
+        p99: get("p99_us=") as u32,
+        cpu,
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+fn run(rounds: usize) {
+    let cases: Vec<(usize, usize, bool)> = vec![
+        (100, 20, false),
+        (100, 1024, false),
+        (100, 64 * 1024, false),
+        (100, 1024, true),
+        (1000, 20, false),
+    ];
+    for (conns, size, text) in cases {
+        let mut samples: Vec<Vec<Sample>> = SERVERS.iter().map(|_| Vec::new()).collect();
+        for _ in 0..rounds {
+            for (i, kind) in SERVERS.iter().enumerate() {
+                samples[i].push(one(kind, conns, size, text));
+            }
+        }
+        let fast = median(samples[3].iter().map(|s| s.rate).collect());
+        for (i, kind) in SERVERS.iter().enumerate() {
+            let rates: Vec<f64> = samples[i].iter().map(|s| s.rate).collect();
+            let min = rates.iter().cloned().fold(f64::INFINITY, f64::min);
+            let max = rates.iter().cloned().fold(0.0, f64::max);
+            let med = median(rates);
+            let cpu = median(samples[i].iter().map(|s| s.cpu).collect());
+            let p50 = median(samples[i].iter().map(|s| s.p50 as f64).collect());
+            let p99 = median(samples[i].iter().map(|s| s.p99 as f64).collect());
+            let per_cpu_s = if cpu > 0.0 { med / (cpu / 100.0) } else { 0.0 };
+            let flag = if cpu < 90.0 { " client_bound=true" } else { "" };
+            println!(
+                "server={kind} conns={conns} payload={size} kind={} msgs_per_s={med:.0} min={min:.0} max={max:.0} \
+                 p50_us={p50:.0} p99_us={p99:.0} server_cpu_pct={cpu:.0} echoes_per_cpu_s={per_cpu_s:.0}{flag} \
+                 ratio_vs_fastwebsockets={:.2}",
+                if text { "text" } else { "binary" },
+                med / fast
+            );
+        }
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("serve") => serve(&args[1]),
+        Some("load") => {
+            let addr: SocketAddr = args[1].parse().unwrap();
+            let (conns, size) = (args[2].parse().unwrap(), args[3].parse().unwrap());
+            let (n, lat) = load(addr, conns, size, args[4] == "text");
+            let pct = |p: f64| {
+                lat.get(((lat.len() as f64 - 1.0) * p) as usize)
+                    .copied()
+                    .unwrap_or(0)
+            };
+            println!(
+                "msgs_per_s={:.0} p50_us={} p99_us={}",
+                n as f64 / WINDOW.as_secs_f64(),
+                pct(0.5),
+                pct(0.99)
+            );
+        }
+        _ => run(args.get(1).and_then(|r| r.parse().ok()).unwrap_or(3)),
+    }
+}
