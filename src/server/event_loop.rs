@@ -74,6 +74,8 @@ struct LinkShared {
     out_bytes: AtomicUsize,
     closed: AtomicBool,
     close_request: Mutex<Option<(u16, String)>>,
+    /// Set with `close_request`, so the loop need not lock to look.
+    close_requested: AtomicBool,
     next_id: AtomicU64,
     slot: usize,
     generation: u64,
@@ -127,6 +129,7 @@ impl Link for EventLoopLink {
         // out ahead of the Close.
         if req.is_none() && !l.closed.swap(true, Ordering::AcqRel) {
             *req = Some((code, reason.to_owned()));
+            l.close_requested.store(true, Ordering::Release);
             drop(req);
             l.home.schedule(l.slot, l.generation);
         }
@@ -185,14 +188,13 @@ impl Output {
     /// Write as much as the socket takes, with vectored writes.
     fn write_to(&mut self, socket: &mut TcpStream) -> io::Result<()> {
         while self.len > 0 {
-            let slices: Vec<IoSlice<'_>> = self
-                .chunks
-                .iter()
-                .take(MAX_IOV)
-                .enumerate()
-                .map(|(i, c)| IoSlice::new(if i == 0 { &c[self.head..] } else { c }))
-                .collect();
-            match socket.write_vectored(&slices) {
+            let mut slices = [IoSlice::new(&[]); MAX_IOV];
+            let mut count = 0;
+            for (i, chunk) in self.chunks.iter().take(MAX_IOV).enumerate() {
+                slices[i] = IoSlice::new(if i == 0 { &chunk[self.head..] } else { chunk });
+                count = i + 1;
+            }
+            match socket.write_vectored(&slices[..count]) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => self.advance(n),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
@@ -219,17 +221,17 @@ impl Output {
         }
     }
 
-    /// Ids of messages now completely written.
-    fn take_sent(&mut self) -> Vec<MessageId> {
-        let mut sent = Vec::new();
-        while self
+    /// The next message now completely written, if any.
+    fn next_sent(&mut self) -> Option<MessageId> {
+        if self
             .marks
             .front()
             .is_some_and(|(end, _)| *end <= self.written)
         {
-            sent.push(self.marks.pop_front().expect("checked").1);
+            self.marks.pop_front().map(|(_, id)| id)
+        } else {
+            None
         }
-        sent
     }
 }
 
@@ -631,6 +633,7 @@ impl<H: Handler> LoopCtx<H> {
             out_bytes: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
             close_request: Mutex::new(None),
+            close_requested: AtomicBool::new(false),
             next_id: AtomicU64::new(0),
             slot,
             generation: conn.generation,
@@ -767,7 +770,13 @@ impl<H: Handler> LoopCtx<H> {
             if !link.closed.load(Ordering::Acquire) {
                 encode_queued(&mut conn.output, engine, link, false);
             }
-            if let Some((code, reason)) = lock(&link.close_request).take() {
+            let requested = link.close_requested.swap(false, Ordering::AcqRel);
+            let request = if requested {
+                lock(&link.close_request).take()
+            } else {
+                None
+            };
+            if let Some((code, reason)) = request {
                 // Everything accepted before the close goes out first.
                 encode_queued(&mut conn.output, engine, link, true);
                 if engine.close(code, &reason).is_err() {
@@ -780,8 +789,6 @@ impl<H: Handler> LoopCtx<H> {
             conn.output.push(control);
         }
         let mut done = conn.output.write_to(&mut conn.socket).is_err();
-        // on_sent for every message whose last byte is now with the kernel.
-        let sent = conn.output.take_sent();
         let mut resume = false;
         match &conn.phase {
             Phase::Open { engine, link, .. } => {
@@ -795,13 +802,11 @@ impl<H: Handler> LoopCtx<H> {
             Phase::Closing => done |= conn.output.len == 0,
             Phase::Handshake { .. } => {}
         }
-        if !sent.is_empty() {
-            if let Phase::Open { client, .. } = &conn.phase {
-                let client = client.clone();
-                let handler = self.handler.clone();
-                for id in sent {
-                    guarded(&self.state, "on_sent", || handler.on_sent(&client, id));
-                }
+        // on_sent for every message whose last byte is now with the kernel.
+        if let Phase::Open { client, .. } = &conn.phase {
+            while let Some(id) = conn.output.next_sent() {
+                let handler = &self.handler;
+                guarded(&self.state, "on_sent", || handler.on_sent(client, id));
             }
         }
         if done {
@@ -845,6 +850,7 @@ impl<H: Handler> LoopCtx<H> {
                     let mut req = lock(&link.close_request);
                     if !link.closed.swap(true, Ordering::AcqRel) {
                         *req = Some((1001, "server shutting down".into()));
+                        link.close_requested.store(true, Ordering::Release);
                     }
                     drop(req);
                     self.pump(slot);
