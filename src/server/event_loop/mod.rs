@@ -2,6 +2,9 @@
 //! sharing the port by accept hand-off, sends from any thread queued and
 //! the right loop woken, vectored writes, backpressure by policy.
 
+mod link;
+mod output;
+
 use std::cell::Cell;
 use std::collections::VecDeque;
 use std::io::{self, IoSlice, Read, Write};
@@ -43,102 +46,8 @@ thread_local! {
     static CURRENT_LOOP: Cell<usize> = const { Cell::new(usize::MAX) };
 }
 
-/// What other threads hand a loop.
-#[derive(Default)]
-struct Inbox {
-    new_conns: Vec<(TcpStream, SocketAddr)>,
-    /// Connections with queued sends or a close request: (slot, generation).
-    ready: Vec<(usize, u64)>,
-}
-
-struct LoopShared {
-    index: usize,
-    waker: Waker,
-    inbox: Mutex<Inbox>,
-}
-
-impl LoopShared {
-    fn schedule(&self, slot: usize, generation: u64) {
-        lock(&self.inbox).ready.push((slot, generation));
-        if CURRENT_LOOP.with(Cell::get) != self.index {
-            let _ = self.waker.wake();
-        }
-    }
-}
-
-/// The part of a connection that senders on other threads touch.
-struct LinkShared {
-    queue: Mutex<VecDeque<(Message, MessageId)>>,
-    queued_bytes: AtomicUsize,
-    /// Encoded, not yet written.
-    out_bytes: AtomicUsize,
-    closed: AtomicBool,
-    close_request: Mutex<Option<(u16, String)>>,
-    /// Set with `close_request`, so the loop need not lock to look.
-    close_requested: AtomicBool,
-    next_id: AtomicU64,
-    slot: usize,
-    generation: u64,
-    home: Arc<LoopShared>,
-    state: Arc<ServerState>,
-    high_water_mark: usize,
-    policy: Backpressure,
-}
-
-impl LinkShared {
-    fn buffered(&self) -> usize {
-        self.queued_bytes.load(Ordering::Acquire) + self.out_bytes.load(Ordering::Acquire)
-    }
-}
-
-struct EventLoopLink(Arc<LinkShared>);
-
-impl Link for EventLoopLink {
-    fn send(&self, message: Message, policy: Option<Backpressure>) -> Result<MessageId, SendError> {
-        let l = &self.0;
-        if l.closed.load(Ordering::Acquire) {
-            return Err(SendError::Closed);
-        }
-        let buffered = l.buffered();
-        // One message is always accepted into an empty queue, so a message
-        // larger than the mark can still be sent.
-        if buffered > 0 && buffered + message.len() > l.high_water_mark {
-            return match policy.unwrap_or(l.policy) {
-                Backpressure::Drop => {
-                    l.state.dropped.fetch_add(1, Ordering::Relaxed);
-                    Err(SendError::Dropped)
-                }
-                Backpressure::Close(code) => {
-                    self.close(code, "send queue over its high-water mark");
-                    Err(SendError::Closed)
-                }
-                Backpressure::Retry => Err(SendError::Full),
-            };
-        }
-        let id = l.next_id.fetch_add(1, Ordering::Relaxed);
-        l.queued_bytes.fetch_add(message.len(), Ordering::AcqRel);
-        lock(&l.queue).push_back((message, id));
-        l.home.schedule(l.slot, l.generation);
-        Ok(id)
-    }
-
-    fn close(&self, code: u16, reason: &str) {
-        let l = &self.0;
-        let mut req = lock(&l.close_request);
-        // From now on `send` refuses; what was queued before still goes
-        // out ahead of the Close.
-        if req.is_none() && !l.closed.swap(true, Ordering::AcqRel) {
-            *req = Some((code, reason.to_owned()));
-            l.close_requested.store(true, Ordering::Release);
-            drop(req);
-            l.home.schedule(l.slot, l.generation);
-        }
-    }
-
-    fn buffered_amount(&self) -> usize {
-        self.0.buffered()
-    }
-}
+use link::{EventLoopLink, LinkShared, LoopShared};
+use output::Output;
 
 enum Phase<D> {
     Handshake {
@@ -153,86 +62,6 @@ enum Phase<D> {
     },
     /// Write what is left (a rejection, a final Close), then drop.
     Closing,
-}
-
-/// Bytes waiting to be written, and where each message ends in them.
-#[derive(Default)]
-struct Output {
-    chunks: VecDeque<Vec<u8>>,
-    /// Bytes of the front chunk already written.
-    head: usize,
-    /// Bytes not yet written.
-    len: usize,
-    /// Bytes ever queued / ever written, on one scale.
-    encoded: u64,
-    written: u64,
-    /// (end offset, id) of each message not yet fully written.
-    marks: VecDeque<(u64, MessageId)>,
-}
-
-impl Output {
-    fn push(&mut self, bytes: Vec<u8>) {
-        if !bytes.is_empty() {
-            self.encoded += bytes.len() as u64;
-            self.len += bytes.len();
-            self.chunks.push_back(bytes);
-        }
-    }
-
-    /// Queue one message's bytes and remember where it ends.
-    fn push_message(&mut self, bytes: Vec<u8>, id: MessageId) {
-        self.push(bytes);
-        self.marks.push_back((self.encoded, id));
-    }
-
-    /// Write as much as the socket takes, with vectored writes.
-    fn write_to(&mut self, socket: &mut TcpStream) -> io::Result<()> {
-        while self.len > 0 {
-            let mut slices = [IoSlice::new(&[]); MAX_IOV];
-            let mut count = 0;
-            for (i, chunk) in self.chunks.iter().take(MAX_IOV).enumerate() {
-                slices[i] = IoSlice::new(if i == 0 { &chunk[self.head..] } else { chunk });
-                count = i + 1;
-            }
-            match socket.write_vectored(&slices[..count]) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => self.advance(n),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(())
-    }
-
-    fn advance(&mut self, mut n: usize) {
-        self.written += n as u64;
-        self.len -= n;
-        while n > 0 {
-            let front = self.chunks.front().expect("bytes remain").len() - self.head;
-            if n >= front {
-                n -= front;
-                self.chunks.pop_front();
-                self.head = 0;
-            } else {
-                self.head += n;
-                n = 0;
-            }
-        }
-    }
-
-    /// The next message now completely written, if any.
-    fn next_sent(&mut self) -> Option<MessageId> {
-        if self
-            .marks
-            .front()
-            .is_some_and(|(end, _)| *end <= self.written)
-        {
-            self.marks.pop_front().map(|(_, id)| id)
-        } else {
-            None
-        }
-    }
 }
 
 struct Conn<D> {

@@ -1,0 +1,101 @@
+//! What other threads share with a loop: its inbox and waker, and each
+//! connection's send queue, close request and counters.
+
+use super::*;
+
+/// What other threads hand a loop.
+#[derive(Default)]
+pub(super) struct Inbox {
+    pub(super) new_conns: Vec<(TcpStream, SocketAddr)>,
+    /// Connections with queued sends or a close request: (slot, generation).
+    pub(super) ready: Vec<(usize, u64)>,
+}
+
+pub(super) struct LoopShared {
+    pub(super) index: usize,
+    pub(super) waker: Waker,
+    pub(super) inbox: Mutex<Inbox>,
+}
+
+impl LoopShared {
+    pub(super) fn schedule(&self, slot: usize, generation: u64) {
+        lock(&self.inbox).ready.push((slot, generation));
+        if CURRENT_LOOP.with(Cell::get) != self.index {
+            let _ = self.waker.wake();
+        }
+    }
+}
+
+/// The part of a connection that senders on other threads touch.
+pub(super) struct LinkShared {
+    pub(super) queue: Mutex<VecDeque<(Message, MessageId)>>,
+    pub(super) queued_bytes: AtomicUsize,
+    /// Encoded, not yet written.
+    pub(super) out_bytes: AtomicUsize,
+    pub(super) closed: AtomicBool,
+    pub(super) close_request: Mutex<Option<(u16, String)>>,
+    /// Set with `close_request`, so the loop need not lock to look.
+    pub(super) close_requested: AtomicBool,
+    pub(super) next_id: AtomicU64,
+    pub(super) slot: usize,
+    pub(super) generation: u64,
+    pub(super) home: Arc<LoopShared>,
+    pub(super) state: Arc<ServerState>,
+    pub(super) high_water_mark: usize,
+    pub(super) policy: Backpressure,
+}
+
+impl LinkShared {
+    pub(super) fn buffered(&self) -> usize {
+        self.queued_bytes.load(Ordering::Acquire) + self.out_bytes.load(Ordering::Acquire)
+    }
+}
+
+pub(super) struct EventLoopLink(pub(super) Arc<LinkShared>);
+
+impl Link for EventLoopLink {
+    fn send(&self, message: Message, policy: Option<Backpressure>) -> Result<MessageId, SendError> {
+        let l = &self.0;
+        if l.closed.load(Ordering::Acquire) {
+            return Err(SendError::Closed);
+        }
+        let buffered = l.buffered();
+        // One message is always accepted into an empty queue, so a message
+        // larger than the mark can still be sent.
+        if buffered > 0 && buffered + message.len() > l.high_water_mark {
+            return match policy.unwrap_or(l.policy) {
+                Backpressure::Drop => {
+                    l.state.dropped.fetch_add(1, Ordering::Relaxed);
+                    Err(SendError::Dropped)
+                }
+                Backpressure::Close(code) => {
+                    self.close(code, "send queue over its high-water mark");
+                    Err(SendError::Closed)
+                }
+                Backpressure::Retry => Err(SendError::Full),
+            };
+        }
+        let id = l.next_id.fetch_add(1, Ordering::Relaxed);
+        l.queued_bytes.fetch_add(message.len(), Ordering::AcqRel);
+        lock(&l.queue).push_back((message, id));
+        l.home.schedule(l.slot, l.generation);
+        Ok(id)
+    }
+
+    fn close(&self, code: u16, reason: &str) {
+        let l = &self.0;
+        let mut req = lock(&l.close_request);
+        // From now on `send` refuses; what was queued before still goes
+        // out ahead of the Close.
+        if req.is_none() && !l.closed.swap(true, Ordering::AcqRel) {
+            *req = Some((code, reason.to_owned()));
+            l.close_requested.store(true, Ordering::Release);
+            drop(req);
+            l.home.schedule(l.slot, l.generation);
+        }
+    }
+
+    fn buffered_amount(&self) -> usize {
+        self.0.buffered()
+    }
+}
