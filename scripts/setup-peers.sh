@@ -87,6 +87,7 @@ if [ -x /usr/bin/chromium ]; then
     log "chromium already installed ($(/usr/bin/chromium --version 2>/dev/null || echo unknown version))"
 else
     command -v apt-get >/dev/null 2>&1 || die "chromium is missing and apt-get is not available to install it"
+    [ "$(id -u)" -eq 0 ] || die "chromium is missing and installing it with apt-get needs root"
     log "installing Debian's chromium with apt-get"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq || die "apt-get update failed"
