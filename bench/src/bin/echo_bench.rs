@@ -318,15 +318,33 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-fn run(rounds: usize) {
-    let cases: Vec<(usize, usize, bool)> = vec![
+/// The cases: all of BENCHMARKS.md §2, or `ECHO_CASES` as a comma list
+/// of `conns:size[:text]`, e.g. `ECHO_CASES=100:20,100:1024:text`.
+fn cases() -> Vec<(usize, usize, bool)> {
+    if let Ok(list) = std::env::var("ECHO_CASES") {
+        return list
+            .split(',')
+            .map(|c| {
+                let parts: Vec<&str> = c.split(':').collect();
+                (
+                    parts[0].parse().unwrap(),
+                    parts[1].parse().unwrap(),
+                    parts.get(2) == Some(&"text"),
+                )
+            })
+            .collect();
+    }
+    vec![
         (100, 20, false),
         (100, 1024, false),
         (100, 64 * 1024, false),
         (100, 1024, true),
         (1000, 20, false),
-    ];
-    for (conns, size, text) in cases {
+    ]
+}
+
+fn run(rounds: usize) {
+    for (conns, size, text) in cases() {
         let mut samples: Vec<Vec<Sample>> = SERVERS.iter().map(|_| Vec::new()).collect();
         for _ in 0..rounds {
             for (i, kind) in SERVERS.iter().enumerate() {

@@ -15,14 +15,33 @@ pub(super) struct LoopShared {
     pub(super) index: usize,
     pub(super) waker: Waker,
     pub(super) inbox: Mutex<Inbox>,
+    /// Set when the inbox has something; lets the loop skip the lock.
+    pub(super) pending: AtomicBool,
 }
 
 impl LoopShared {
+    /// Ask the loop to pump a connection. From the loop's own thread (a
+    /// send inside a callback) this is a push on a thread-local list; from
+    /// elsewhere it goes through the inbox and wakes the loop.
     pub(super) fn schedule(&self, slot: usize, generation: u64) {
-        lock(&self.inbox).ready.push((slot, generation));
-        if CURRENT_LOOP.with(Cell::get) != self.index {
+        if CURRENT_LOOP.with(Cell::get) == self.index {
+            LOCAL_READY.with(|r| r.borrow_mut().push((slot, generation)));
+        } else {
+            let mut inbox = lock(&self.inbox);
+            inbox.ready.push((slot, generation));
+            self.pending.store(true, Ordering::Release);
+            drop(inbox);
             let _ = self.waker.wake();
         }
+    }
+
+    /// Hand a new connection to this loop (from the accepting loop).
+    pub(super) fn hand_over(&self, socket: TcpStream, peer: SocketAddr) {
+        let mut inbox = lock(&self.inbox);
+        inbox.new_conns.push((socket, peer));
+        self.pending.store(true, Ordering::Release);
+        drop(inbox);
+        let _ = self.waker.wake();
     }
 }
 
@@ -46,6 +65,18 @@ pub(super) struct LinkShared {
 }
 
 impl LinkShared {
+    /// Ask for the close handshake: from now on `send` refuses; what was
+    /// queued before still goes out ahead of the Close.
+    pub(super) fn request_close(&self, code: u16, reason: &str) {
+        let mut req = lock(&self.close_request);
+        if req.is_none() && !self.closed.swap(true, Ordering::AcqRel) {
+            *req = Some((code, reason.to_owned()));
+            self.close_requested.store(true, Ordering::Release);
+            drop(req);
+            self.home.schedule(self.slot, self.generation);
+        }
+    }
+
     pub(super) fn buffered(&self) -> usize {
         self.queued_bytes.load(Ordering::Acquire) + self.out_bytes.load(Ordering::Acquire)
     }
@@ -83,16 +114,7 @@ impl Link for EventLoopLink {
     }
 
     fn close(&self, code: u16, reason: &str) {
-        let l = &self.0;
-        let mut req = lock(&l.close_request);
-        // From now on `send` refuses; what was queued before still goes
-        // out ahead of the Close.
-        if req.is_none() && !l.closed.swap(true, Ordering::AcqRel) {
-            *req = Some((code, reason.to_owned()));
-            l.close_requested.store(true, Ordering::Release);
-            drop(req);
-            l.home.schedule(l.slot, l.generation);
-        }
+        self.0.request_close(code, reason);
     }
 
     fn buffered_amount(&self) -> usize {

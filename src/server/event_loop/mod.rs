@@ -5,7 +5,7 @@
 mod link;
 mod output;
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::io::{self, IoSlice, Read, Write};
 use std::net::{Shutdown, SocketAddr};
@@ -44,6 +44,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 thread_local! {
     /// Which loop (if any) the current thread runs.
     static CURRENT_LOOP: Cell<usize> = const { Cell::new(usize::MAX) };
+    /// Connections this loop's own callbacks scheduled: (slot, generation).
+    static LOCAL_READY: RefCell<Vec<(usize, u64)>> = const { RefCell::new(Vec::new()) };
 }
 
 use link::{EventLoopLink, LinkShared, LoopShared};
@@ -130,6 +132,7 @@ impl EventLoopServer {
                 index,
                 waker,
                 inbox: Mutex::default(),
+                pending: AtomicBool::new(false),
             }));
             polls.push(poll);
         }
@@ -165,6 +168,7 @@ impl EventLoopServer {
                 next_loop: 0,
                 buf: vec![0; READ_BUF],
                 pending_reads: Vec::new(),
+                ready: Vec::new(),
                 stopping: None,
             };
             threads.push(
@@ -201,6 +205,8 @@ struct LoopCtx<H: Handler> {
     next_loop: usize,
     buf: Vec<u8>,
     pending_reads: Vec<usize>,
+    /// Reused list of connections to pump.
+    ready: Vec<(usize, u64)>,
     stopping: Option<Instant>,
 }
 
@@ -215,7 +221,9 @@ impl<H: Handler> LoopCtx<H> {
         let mut events = Events::with_capacity(1024);
         let mut next_tick = Instant::now() + TICK;
         loop {
-            let busy = !self.pending_reads.is_empty() || !lock(&self.me.inbox).ready.is_empty();
+            let busy = !self.pending_reads.is_empty()
+                || self.me.pending.load(Ordering::Acquire)
+                || LOCAL_READY.with(|r| !r.borrow().is_empty());
             let timeout = if busy {
                 Duration::ZERO
             } else {
@@ -279,9 +287,7 @@ impl<H: Handler> LoopCtx<H> {
                     if target == self.me.index {
                         self.add_conn(socket, peer);
                     } else {
-                        let l = &self.loops[target];
-                        lock(&l.inbox).new_conns.push((socket, peer));
-                        let _ = l.waker.wake();
+                        self.loops[target].hand_over(socket, peer);
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
@@ -333,11 +339,18 @@ impl<H: Handler> LoopCtx<H> {
     }
 
     fn drain_inbox(&mut self) {
-        let inbox = std::mem::take(&mut *lock(&self.me.inbox));
-        for (socket, peer) in inbox.new_conns {
-            self.add_conn(socket, peer);
+        let mut ready = std::mem::take(&mut self.ready);
+        if self.me.pending.swap(false, Ordering::AcqRel) {
+            let mut inbox = lock(&self.me.inbox);
+            ready.append(&mut inbox.ready);
+            let new_conns = std::mem::take(&mut inbox.new_conns);
+            drop(inbox);
+            for (socket, peer) in new_conns {
+                self.add_conn(socket, peer);
+            }
         }
-        for (slot, generation) in inbox.ready {
+        LOCAL_READY.with(|r| ready.append(&mut r.borrow_mut()));
+        for &(slot, generation) in &ready {
             let current = self
                 .conns
                 .get(slot)
@@ -347,6 +360,8 @@ impl<H: Handler> LoopCtx<H> {
                 self.pump(slot);
             }
         }
+        ready.clear();
+        self.ready = ready;
     }
 
     fn on_readable(&mut self, slot: usize) {
@@ -488,7 +503,7 @@ impl<H: Handler> LoopCtx<H> {
         state.open.fetch_add(1, Ordering::Relaxed);
         state.accepted.fetch_add(1, Ordering::Relaxed);
         if !guarded(&state, "on_open", || handler.on_open(&client)) {
-            EventLoopLink(link).close(1011, "");
+            link.request_close(1011, "");
         }
         self.process(slot);
     }
@@ -535,55 +550,50 @@ impl<H: Handler> LoopCtx<H> {
 
     /// Deliver the engine's events to the handler, then write.
     fn process(&mut self, slot: usize) {
-        loop {
-            let Some(conn) = self.conns[slot].as_mut() else {
-                return;
-            };
-            let Phase::Open {
-                engine,
-                client,
-                link,
-            } = &mut conn.phase
-            else {
-                break;
-            };
-            let polled = engine.poll_event();
-            let client = client.clone();
-            let link = link.clone();
-            let handler = self.handler.clone();
-            let state = &self.state;
-            let ok = match polled {
-                Ok(None) => break,
-                Ok(Some(Event::Text(t))) => guarded(state, "on_message", || {
-                    handler.on_message(&client, Message::Text(t))
-                }),
-                Ok(Some(Event::Binary(b))) => guarded(state, "on_message", || {
-                    handler.on_message(&client, Message::Binary(b))
-                }),
-                Ok(Some(Event::Ping(p))) => {
-                    guarded(state, "on_ping", || handler.on_ping(&client, &p))
+        let (handler, state) = (&*self.handler, &*self.state);
+        let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
+            return;
+        };
+        if let Phase::Open {
+            engine,
+            client,
+            link,
+        } = &mut conn.phase
+        {
+            loop {
+                let ok = match engine.poll_event() {
+                    Ok(None) => break,
+                    Ok(Some(Event::Text(t))) => guarded(state, "on_message", || {
+                        handler.on_message(client, Message::Text(t))
+                    }),
+                    Ok(Some(Event::Binary(b))) => guarded(state, "on_message", || {
+                        handler.on_message(client, Message::Binary(b))
+                    }),
+                    Ok(Some(Event::Ping(p))) => {
+                        guarded(state, "on_ping", || handler.on_ping(client, &p))
+                    }
+                    Ok(Some(Event::Pong(p))) => {
+                        guarded(state, "on_pong", || handler.on_pong(client, &p))
+                    }
+                    Ok(Some(Event::Chunk { .. })) => true,
+                    Ok(Some(Event::Closed { code, reason })) => {
+                        conn.close_info.get_or_insert((code, reason));
+                        link.closed.store(true, Ordering::Release);
+                        break;
+                    }
+                    Err(e) => {
+                        conn.close_info
+                            .get_or_insert((e.close_code(), e.to_string()));
+                        link.closed.store(true, Ordering::Release);
+                        guarded(state, "on_error", || {
+                            handler.on_error(client, &Error::Protocol(e))
+                        });
+                        break;
+                    }
+                };
+                if !ok {
+                    link.request_close(1011, "");
                 }
-                Ok(Some(Event::Pong(p))) => {
-                    guarded(state, "on_pong", || handler.on_pong(&client, &p))
-                }
-                Ok(Some(Event::Chunk { .. })) => true,
-                Ok(Some(Event::Closed { code, reason })) => {
-                    conn.close_info.get_or_insert((code, reason));
-                    link.closed.store(true, Ordering::Release);
-                    break;
-                }
-                Err(e) => {
-                    conn.close_info
-                        .get_or_insert((e.close_code(), e.to_string()));
-                    link.closed.store(true, Ordering::Release);
-                    guarded(state, "on_error", || {
-                        handler.on_error(&client, &Error::Protocol(e))
-                    });
-                    break;
-                }
-            };
-            if !ok {
-                EventLoopLink(link).close(1011, "");
             }
         }
         self.pump(slot);
