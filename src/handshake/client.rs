@@ -96,9 +96,19 @@ impl ClientRequest {
     }
 
     /// Authenticate with HTTP Basic (overrides credentials from the URL).
-    pub fn with_basic_auth(mut self, user: &str, password: &str) -> ClientRequest {
+    /// Fails for a user name containing `:` (RFC 7617 §2 cannot carry it)
+    /// or control characters in either part.
+    pub fn with_basic_auth(
+        mut self,
+        user: &str,
+        password: &str,
+    ) -> Result<ClientRequest, HandshakeError> {
+        let control = |s: &str| s.chars().any(char::is_control);
+        if user.contains(':') || control(user) || control(password) {
+            return Err(HandshakeError::InvalidHeader("Authorization".into()));
+        }
         self.credentials = Some((user.to_owned(), password.to_owned()));
-        self
+        Ok(self)
     }
 
     /// Add a header. Fails for a name or value that would break HTTP
@@ -216,5 +226,20 @@ impl ClientRequest {
             subprotocol,
             extensions,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basic_auth_refuses_what_rfc_7617_cannot_carry() {
+        let req = ClientRequest::new("ws://h/").unwrap();
+        assert!(req.clone().with_basic_auth("a:b", "c").is_err());
+        assert!(req.clone().with_basic_auth("a", "b\r\nX: y").is_err());
+        let ok = req.with_basic_auth("alice", "pa:ss").unwrap();
+        let text = String::from_utf8(ok.to_bytes()).unwrap();
+        assert!(text.contains(&crate::handshake::basic_auth_header("alice", "pa:ss")));
     }
 }

@@ -54,14 +54,32 @@ impl WsUrl {
             r if r.starts_with('?') => format!("/{r}"),
             r => r.to_owned(),
         };
+        // The request line carries ASCII only: percent-encode the rest.
+        let mut encoded = String::with_capacity(resource.len());
+        for b in resource.bytes() {
+            if b.is_ascii() {
+                encoded.push(char::from(b));
+            } else {
+                encoded.push_str(&format!("%{b:02X}"));
+            }
+        }
+        let resource = encoded;
         let (userinfo, hostport) = match authority.rsplit_once('@') {
             Some((u, h)) => (Some(u), h),
             None => (None, authority),
         };
-        let credentials = userinfo.map(|u| {
-            let (user, pass) = u.split_once(':').unwrap_or((u, ""));
-            (percent_decode(user, false), percent_decode(pass, false))
-        });
+        let credentials = match userinfo {
+            None => None,
+            Some(u) => {
+                let (user, pass) = u.split_once(':').unwrap_or((u, ""));
+                let (user, pass) = (percent_decode(user, false), percent_decode(pass, false));
+                // RFC 7617 §2: a user-id containing ':' cannot be sent.
+                if user.contains(':') || user.chars().chain(pass.chars()).any(char::is_control) {
+                    return Err(bad("user name with ':' or control characters"));
+                }
+                Some((user, pass))
+            }
+        };
         let (host, port) = if let Some(v6) = hostport.strip_prefix('[') {
             let (host, after) = v6.split_once(']').ok_or_else(|| bad("unclosed ["))?;
             match after {
@@ -79,6 +97,9 @@ impl WsUrl {
         };
         if host.is_empty() {
             return Err(bad("empty host"));
+        }
+        if host.contains(['[', ']', '@']) {
+            return Err(bad("stray bracket or '@' in host"));
         }
         let port = match port {
             None | Some("") => {
@@ -135,6 +156,8 @@ mod tests {
         assert_eq!(u.resource, "/a/b?c=d");
         let u = WsUrl::parse("ws://[::1]/").unwrap();
         assert_eq!(u.host_header(), "[::1]");
+        let u = WsUrl::parse("ws://h/é?q=ü").unwrap();
+        assert_eq!(u.resource, "/%C3%A9?q=%C3%BC");
         let u = WsUrl::parse("ws://user@h:1/").unwrap();
         assert_eq!(u.credentials, Some(("user".into(), "".into())));
     }
@@ -151,6 +174,9 @@ mod tests {
             "ws://[::1/",
             "ws://[::1]x/",
             "ws://h/a b",
+            "ws://a%3Ab:c@h/",
+            "ws://[[ab]/",
+            "ws://a]b/",
         ] {
             let e = WsUrl::parse(bad).unwrap_err();
             assert!(e.is_caller_error(), "{bad}");
