@@ -3,27 +3,13 @@
 mod support;
 
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::thread;
 
 use support::PEER_TIMEOUT;
 
-/// An example binary built by `cargo test` (examples are built before
-/// integration tests run).
-fn example(name: &str) -> PathBuf {
-    let mut dir = std::env::current_exe().unwrap();
-    dir.pop(); // deps
-    dir.pop(); // debug
-    let path = dir.join("examples").join(name);
-    assert!(
-        path.exists(),
-        "example {name} not built at {}",
-        path.display()
-    );
-    path
-}
+use support::example;
 
 #[test]
 fn autobahn_client_follows_the_testee_convention() {

@@ -6,14 +6,12 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc;
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
-use support::{binary_payload, run_client, text_payload, Peer, PEER_TIMEOUT};
+use support::{binary_payload, run_client, text_payload, Peer};
 use wsstack::connection::{Config, Event, MessageKind};
 use wsstack::extensions::PerMessageDeflate;
 use wsstack::handshake::{ClientRequest, ServerConfig};
@@ -98,18 +96,7 @@ impl NodeServer {
             .expect("start node_pmd.js");
         let stdin = child.stdin.take().unwrap();
         let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
-        });
-        let line = rx.recv_timeout(PEER_TIMEOUT).expect("node server port");
-        let port = line
-            .trim()
-            .strip_prefix("PORT ")
-            .and_then(|p| p.parse().ok())
-            .expect("PORT line");
+        let port = support::port_of(&support::first_line(stdout, "node server"), "node server");
         NodeServer {
             child,
             _stdin: stdin,
@@ -133,13 +120,7 @@ fn node_client(url: &str, pmd_json: &str, sizes: &str) -> String {
         .spawn()
         .expect("start node_pmd.js client");
     let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let mut line = String::new();
-        let _ = BufReader::new(stdout).read_line(&mut line);
-        let _ = tx.send(line);
-    });
-    let line = rx.recv_timeout(PEER_TIMEOUT).expect("node client finished");
+    let line = support::first_line(stdout, "node client");
     let _ = child.kill();
     let _ = child.wait();
     line

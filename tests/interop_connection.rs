@@ -11,7 +11,6 @@
 mod support;
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -184,16 +183,9 @@ fn run_peer(peer: Peer, script: &str, args: &[&str]) -> Report {
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start the {peer:?} {script}: {e}"));
     let stdout = child.stdout.take().expect("piped stdout");
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let mut line = String::new();
-        let _ = BufReader::new(stdout).read_line(&mut line);
-        let _ = tx.send(line);
-    });
-    let line = rx.recv_timeout(PEER_TIMEOUT);
+    let raw = support::first_line(stdout, &format!("{peer:?} {script}"));
     let _ = child.kill();
     let _ = child.wait();
-    let raw = line.unwrap_or_else(|_| panic!("{peer:?} {script} did not finish in time"));
     let fields = parse_flat_json(&raw)
         .unwrap_or_else(|| panic!("{peer:?} {script} printed {raw:?}, not a JSON object"));
     Report { raw, fields }
@@ -216,20 +208,8 @@ impl ConnServer {
             .unwrap_or_else(|e| panic!("cannot start the {peer:?} conn_server: {e}"));
         let stdin = child.stdin.take().expect("piped stdin");
         let stdout = child.stdout.take().expect("piped stdout");
-        let (tx, rx) = mpsc::channel();
-        thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
-        });
-        let line = rx
-            .recv_timeout(PEER_TIMEOUT)
-            .unwrap_or_else(|_| panic!("{peer:?} conn_server did not print its port"));
-        let port = line
-            .trim()
-            .strip_prefix("PORT ")
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("{peer:?} conn_server printed {line:?}"));
+        let what = format!("{peer:?} conn_server");
+        let port = support::port_of(&support::first_line(stdout, &what), &what);
         ConnServer {
             child,
             _stdin: stdin,

@@ -32,7 +32,7 @@
 mod support;
 
 use std::collections::BTreeSet;
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -225,17 +225,7 @@ fn node(args: &[&str]) -> Command {
     c
 }
 
-/// The first line of `stdout`, within [`PEER_TIMEOUT`].
-fn first_line(stdout: impl Read + Send + 'static, what: &str) -> String {
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let mut line = String::new();
-        let _ = BufReader::new(stdout).read_line(&mut line);
-        let _ = tx.send(line);
-    });
-    rx.recv_timeout(PEER_TIMEOUT)
-        .unwrap_or_else(|_| panic!("{what}: no output in time"))
-}
+use support::first_line;
 
 /// A peer server process; killed on drop.
 struct PeerServer {

@@ -4,12 +4,10 @@
 //! and server sockets do not share one file-descriptor limit.
 #![cfg(feature = "mio")]
 
-use std::io::{BufRead, BufReader};
+mod support;
+
 use std::net::TcpStream;
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::thread;
 use std::time::{Duration, Instant};
 
 use wsstack::frame::{Frame, FrameSocket, OpCode};
@@ -26,20 +24,8 @@ impl Drop for Server {
     }
 }
 
-fn example(name: &str) -> PathBuf {
-    let mut dir = std::env::current_exe().unwrap();
-    dir.pop();
-    dir.pop();
-    let path = dir.join("examples").join(name);
-    assert!(
-        path.exists(),
-        "example {name} not built (run plain `cargo test`, or `cargo build --examples` first)"
-    );
-    path
-}
-
 fn start(kind: &str, max: usize) -> (Server, String) {
-    let mut child = Command::new(example("echo_server"))
+    let mut child = Command::new(support::example("echo_server"))
         .args([
             "--addr",
             "127.0.0.1:0",
@@ -52,13 +38,7 @@ fn start(kind: &str, max: usize) -> (Server, String) {
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let mut line = String::new();
-        let _ = BufReader::new(stdout).read_line(&mut line);
-        let _ = tx.send(line);
-    });
-    let line = rx.recv_timeout(WAIT).expect("server address");
+    let line = support::first_line(stdout, "echo_server");
     let url = line.trim().rsplit(' ').next().unwrap().to_string();
     (Server(child), url)
 }

@@ -6,7 +6,7 @@
 //! `scripts/test.sh` installs the peers.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc;
@@ -76,6 +76,42 @@ impl Peer {
     }
 }
 
+/// The first line `stdout` produces, within [`PEER_TIMEOUT`]; panics
+/// naming `what` if none comes in time.
+pub fn first_line(stdout: impl Read + Send + 'static, what: &str) -> String {
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let mut line = String::new();
+        let _ = BufReader::new(stdout).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    rx.recv_timeout(PEER_TIMEOUT)
+        .unwrap_or_else(|_| panic!("{what}: no output in time"))
+}
+
+/// The port from a `PORT <n>` line.
+pub fn port_of(line: &str, what: &str) -> u16 {
+    line.trim()
+        .strip_prefix("PORT ")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("{what} printed {line:?} instead of PORT <n>"))
+}
+
+/// An example binary, built by a plain `cargo test` before the
+/// integration tests run.
+pub fn example(name: &str) -> PathBuf {
+    let mut dir = std::env::current_exe().unwrap();
+    dir.pop(); // deps
+    dir.pop(); // debug
+    let path = dir.join("examples").join(name);
+    assert!(
+        path.exists(),
+        "example {name} not built at {} (plain `cargo test` builds the examples; with --test, run `cargo build --examples` first)",
+        path.display()
+    );
+    path
+}
+
 /// A running peer server; killed on drop.
 pub struct PeerServer {
     child: Child,
@@ -108,20 +144,8 @@ pub fn spawn_server(peer: Peer, args: &[&str]) -> PeerServer {
         .unwrap_or_else(|e| panic!("cannot start the {peer:?} peer server: {e}"));
     let stdin = child.stdin.take().expect("piped stdin");
     let stdout = child.stdout.take().expect("piped stdout");
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let mut line = String::new();
-        let _ = BufReader::new(stdout).read_line(&mut line);
-        let _ = tx.send(line);
-    });
-    let line = rx
-        .recv_timeout(PEER_TIMEOUT)
-        .unwrap_or_else(|_| panic!("{peer:?} server did not print its port"));
-    let port = line
-        .trim()
-        .strip_prefix("PORT ")
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("{peer:?} server printed {line:?} instead of PORT <n>"));
+    let what = format!("{peer:?} server");
+    let port = port_of(&first_line(stdout, &what), &what);
     PeerServer {
         child,
         _stdin: stdin,
@@ -149,16 +173,9 @@ pub fn run_client(peer: Peer, args: &[&str]) -> ClientReport {
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start the {peer:?} peer client: {e}"));
     let stdout = child.stdout.take().expect("piped stdout");
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let mut line = String::new();
-        let _ = BufReader::new(stdout).read_line(&mut line);
-        let _ = tx.send(line);
-    });
-    let line = rx.recv_timeout(PEER_TIMEOUT);
+    let raw = first_line(stdout, &format!("{peer:?} client"));
     let _ = child.kill();
     let _ = child.wait();
-    let raw = line.unwrap_or_else(|_| panic!("{peer:?} client did not finish in time"));
     let compact: String = raw.chars().filter(|c| !c.is_whitespace()).collect();
     let status = compact
         .split("\"status\":")
