@@ -39,8 +39,8 @@ fn run_case(base: &str, case: u32, agent: &str) -> Result<(), Error> {
     let mut conn = open(&format!("{base}/runCase?case={case}&agent={agent}"))?;
     loop {
         match conn.next_event() {
-            Ok(Event::Text(t)) => conn.send(Message::Text(t))?,
-            Ok(Event::Binary(b)) => conn.send(Message::Binary(b))?,
+            Ok(Event::Message(Message::Text(t))) => conn.send(Message::Text(t))?,
+            Ok(Event::Message(Message::Binary(b))) => conn.send(Message::Binary(b))?,
             Ok(Event::Closed { .. }) | Err(Error::ConnectionClosed) => return Ok(()),
             Ok(_) => {}
             Err(e) => return Err(e),

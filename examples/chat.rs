@@ -12,6 +12,7 @@ use std::sync::Mutex;
 
 use wsstack::handshake::{Response, ServerConfig};
 use wsstack::server::{Client, Handler, ServerBuilder};
+use wsstack::CloseCode;
 use wsstack::Message;
 
 const PAGE: &str = r#"<!doctype html>
@@ -79,7 +80,7 @@ impl Handler for Room {
         self.broadcast(&format!("[{name}] {text}"));
     }
 
-    fn on_close(&self, client: &Client<String>, _code: u16, _reason: &str) {
+    fn on_close(&self, client: &Client<String>, _code: CloseCode, _reason: &str) {
         self.members.lock().unwrap().remove(&client.id());
         let name = client.data().clone();
         self.broadcast(&format!("* {name} left"));

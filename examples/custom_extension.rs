@@ -11,10 +11,11 @@
 use std::net::{TcpListener, TcpStream};
 use std::thread;
 
-use wsstack::connection::{Config, ProtocolError};
+use wsstack::connection::Config;
 use wsstack::extensions::{Extension, ExtensionFactory, Outgoing, Params, RSV2};
+use wsstack::extensions::{ExtensionOffer, NegotiationError, TransformError};
 use wsstack::frame::{FrameHeader, Role};
-use wsstack::handshake::{ClientRequest, ExtensionOffer, HandshakeError, ServerConfig};
+use wsstack::handshake::{ClientRequest, ServerConfig};
 use wsstack::{Connection, Message};
 
 const NAME: &str = "x-xor";
@@ -39,7 +40,7 @@ impl ExtensionFactory for XorFactory {
         vec![ExtensionOffer::new(NAME).with_param("key", Some(self.key.to_string()))]
     }
 
-    fn check_response(&self, response: &ExtensionOffer) -> Result<(), HandshakeError> {
+    fn check_response(&self, response: &ExtensionOffer) -> Result<(), NegotiationError> {
         Params::parse(response, &["key"])?
             .number("key", 1, 255)
             .map(|_| ())
@@ -86,7 +87,7 @@ impl Extension for Xor {
         payload: &[u8],
         frame: Outgoing,
         out: &mut Vec<u8>,
-    ) -> Result<Option<u8>, ProtocolError> {
+    ) -> Result<Option<u8>, TransformError> {
         if !frame.transform {
             return Ok(None);
         }
@@ -94,7 +95,7 @@ impl Extension for Xor {
         Ok(Some(RSV2))
     }
 
-    fn decode_start(&mut self, header: &FrameHeader, _first: bool) -> Result<bool, ProtocolError> {
+    fn decode_start(&mut self, header: &FrameHeader, _first: bool) -> Result<bool, TransformError> {
         Ok(header.rsv2)
     }
 
@@ -103,9 +104,9 @@ impl Extension for Xor {
         input: &[u8],
         out: &mut Vec<u8>,
         limit: usize,
-    ) -> Result<(), ProtocolError> {
+    ) -> Result<(), TransformError> {
         if input.len() > limit {
-            return Err(ProtocolError::MessageTooLarge { max: limit });
+            return Err(TransformError::TooLarge { max: limit });
         }
         out.extend(input.iter().map(|b| b ^ self.key));
         Ok(())
@@ -116,7 +117,7 @@ impl Extension for Xor {
         _fin: bool,
         _out: &mut Vec<u8>,
         _limit: usize,
-    ) -> Result<(), ProtocolError> {
+    ) -> Result<(), TransformError> {
         Ok(())
     }
 }

@@ -1,4 +1,4 @@
-//! wspy's EchoConnection: a `ConnectionHandler` that echoes every message,
+//! An echo connection: a `ConnectionHandler` that echoes every message,
 //! run with `receive_forever` on each accepted client, one after another.
 //!
 //! ```text
@@ -12,6 +12,7 @@ use std::net::TcpListener;
 
 use wsstack::connection::Config;
 use wsstack::handshake::ServerConfig;
+use wsstack::CloseCode;
 use wsstack::{Connection, ConnectionHandler, Message};
 
 struct EchoConnection;
@@ -28,7 +29,7 @@ impl<S: Read + Write> ConnectionHandler<S> for EchoConnection {
         }
     }
 
-    fn on_close(&mut self, _conn: &mut Connection<S>, code: u16, reason: &str) {
+    fn on_close(&mut self, _conn: &mut Connection<S>, code: CloseCode, reason: &str) {
         println!("Connection closed ({code} {reason:?})");
     }
 

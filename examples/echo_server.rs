@@ -16,6 +16,7 @@ use wsstack::connection::Config;
 use wsstack::extensions::{DeflateFrame, PerMessageDeflate};
 use wsstack::handshake::ServerConfig;
 use wsstack::server::{Client, Handler, ServerBuilder};
+use wsstack::CloseCode;
 use wsstack::{Limits, Message};
 
 struct Echo;
@@ -31,7 +32,7 @@ impl Handler for Echo {
         let _ = client.send(message);
     }
 
-    fn on_close(&self, client: &Client, code: u16, reason: &str) {
+    fn on_close(&self, client: &Client, code: CloseCode, reason: &str) {
         log::info!("{client} disconnected: {code} {reason:?}");
     }
 }

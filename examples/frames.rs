@@ -1,4 +1,4 @@
-//! Sending frames with a websocket (after wspy's README): a server that
+//! Sending frames over a WebSocket: a server that
 //! accepts one client, sends it a text frame and prints the frame it gets
 //! back, and a client that connects and sends a masked text frame.
 //!
@@ -11,8 +11,9 @@
 use std::net::{TcpListener, TcpStream};
 use std::thread;
 
-use wsstack::frame::{Frame, FrameSocket};
+use wsstack::frame::Frame;
 use wsstack::handshake::{ClientRequest, ServerConfig};
+use wsstack::FrameSocket;
 
 fn server(listener: TcpListener) -> Result<(), wsstack::Error> {
     let (tcp, peer) = listener.accept()?;

@@ -1,8 +1,10 @@
+//! [`Error`]: the crate-wide error that joins the per-layer errors.
+
 use std::{fmt, io};
 
 use crate::config::ConfigError;
 use crate::connection::{ProtocolError, UsageError};
-use crate::frame::FrameError;
+use crate::frame::{CloseCode, FrameError};
 use crate::handshake::HandshakeError;
 
 /// Any error from wsstack's drivers, joining the per-layer errors.
@@ -38,7 +40,7 @@ pub enum Error {
 impl Error {
     /// The close code (RFC 6455 §7.4.1) to send for a peer's protocol
     /// error, if this is one.
-    pub fn close_code(&self) -> Option<u16> {
+    pub fn close_code(&self) -> Option<CloseCode> {
         match self {
             Error::Frame(e) => Some(e.close_code()),
             Error::Protocol(e) => Some(e.close_code()),

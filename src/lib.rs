@@ -5,8 +5,11 @@
 //! The layers, bottom up, each usable on its own:
 //!
 //! - [`frame`]: the wire format — [`frame::OpCode`], [`frame::Frame`], header
-//!   encoding, masking, an incremental [`frame::FrameDecoder`] with limits, and
-//!   [`frame::FrameSocket`], frame-level send/receive over any `Read + Write`.
+//!   encoding, masking, [`CloseCode`], and an incremental
+//!   [`frame::FrameDecoder`] with limits.
+//! - [`extensions`]: the `Sec-WebSocket-Extensions` grammar, the
+//!   [`extensions::ExtensionFactory`] / [`extensions::Extension`] traits, and
+//!   permessage-deflate and deflate-frame.
 //! - [`handshake`]: the HTTP/1.1 upgrade as data plus explicit decisions —
 //!   [`handshake::parse_request`], [`handshake::ServerConfig::accept`],
 //!   [`handshake::ClientRequest`], the accept key, Origin checks and HTTP
@@ -14,17 +17,25 @@
 //! - [`connection`]: the sans-I/O protocol [`connection::Engine`] —
 //!   messages, control frames, fragmentation, the close handshake, UTF-8
 //!   and close-code checks, limits and timers.
+//! - [`driver`]: the toolkit every driver shares — the sans-I/O handshake
+//!   drivers, building an engine from an accepted handshake, the one
+//!   event-to-handler dispatch and the one error-to-close mapping.
 //! - [`io`]: thin blocking drivers over a `Read + Write` stream: the
-//!   handshake ([`io::accept`], [`io::connect`]) and the message-level
-//!   [`Connection`] with [`ConnectionHandler`] callbacks.
+//!   handshake ([`io::accept`], [`io::connect`]), raw frames
+//!   ([`FrameSocket`]) and the message-level [`Connection`] with
+//!   [`ConnectionHandler`] callbacks.
+//! - [`server`]: the threaded and event-loop servers behind one
+//!   [`server::Handler`] trait.
 //!
-//! The core (`frame`, `handshake`, `connection`) never touches a socket, a
-//! thread or a clock: it takes bytes (and, for timers, the current time) in
-//! and hands bytes and events out.
+//! The core (`frame`, `extensions`, `handshake`, `connection`) never
+//! touches a socket, a thread or a clock: it takes bytes (and, for timers,
+//! the current time) in and hands bytes and events out. Each layer uses
+//! only the layers below it.
 //!
 //! ```no_run
 //! use std::net::TcpListener;
-//! use wsstack::frame::{Frame, FrameSocket};
+//! use wsstack::frame::Frame;
+//! use wsstack::FrameSocket;
 //! use wsstack::handshake::ServerConfig;
 //!
 //! let listener = TcpListener::bind("127.0.0.1:8000")?;
@@ -44,6 +55,7 @@
 
 pub mod config;
 pub mod connection;
+pub mod driver;
 mod error;
 pub mod extensions;
 pub mod frame;
@@ -53,7 +65,7 @@ mod rand;
 pub mod server;
 
 pub use config::{ConfigError, Limits};
-pub use connection::{Message, MessageKind};
+pub use connection::Message;
 pub use error::Error;
-pub use frame::Role;
-pub use io::{Connection, ConnectionHandler};
+pub use frame::{CloseCode, MessageKind, Role};
+pub use io::{Connection, ConnectionHandler, FrameSocket};

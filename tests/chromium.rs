@@ -31,6 +31,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use wsstack::connection::Config;
 use wsstack::extensions::PerMessageDeflate;
 use wsstack::handshake::ServerConfig;
+use wsstack::CloseCode;
 use wsstack::{Connection, Message};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -403,7 +404,7 @@ fn ws_server(handshake: ServerConfig, reports: Sender<Report>) -> Listener {
             }
         }
         let _ = tx.send(Report::Closed {
-            code: conn.close_status().map_or(1006, |(c, _)| c),
+            code: conn.close_status().map_or(1006, |(c, _)| c.as_u16()),
             payload,
             wire_read: read.load(Ordering::Relaxed),
         });
@@ -590,9 +591,9 @@ mod event_loop {
             }
         }
 
-        fn on_close(&self, _client: &Client, code: u16, _reason: &str) {
+        fn on_close(&self, _client: &Client, code: CloseCode, _reason: &str) {
             self.report(Report::Closed {
-                code,
+                code: code.as_u16(),
                 payload: self.payload.load(Ordering::Relaxed),
                 wire_read: 0,
             });

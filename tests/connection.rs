@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use wsstack::connection::{Config, Engine, Event, MessageKind, ProtocolError, UsageError};
 use wsstack::frame::{Decoded, FixedMask, Frame, FrameDecoder, OpCode};
-use wsstack::{Limits, Message, Role};
+use wsstack::{CloseCode, Limits, Message, Role};
 
 const KEY: [u8; 4] = [0x11, 0x22, 0x33, 0x44];
 
@@ -276,7 +276,10 @@ fn events_complete_before_a_failure_are_not_lost() {
     let (events, err) = drain(&mut s).unwrap_err();
     assert_eq!(
         events,
-        [Event::Text("first".into()), Event::Binary(vec![1, 2])]
+        [
+            Event::Message(Message::Text("first".into())),
+            Event::Message(Message::Binary(vec![1, 2]))
+        ]
     );
     assert_eq!(err, ProtocolError::UnexpectedContinuation);
 }
@@ -301,14 +304,14 @@ fn sample_stream() -> (Vec<u8>, Vec<Event>) {
         Frame::close(4000, "done"),
     ];
     let events = vec![
-        Event::Text(String::new()),
-        Event::Binary(big),
+        Event::Message(Message::Text(String::new())),
+        Event::Message(Message::Binary(big)),
         Event::Ping(b"p1".to_vec()),
         Event::Pong(b"unsolicited".to_vec()),
-        Event::Text(text),
-        Event::Binary(vec![9; 3]),
+        Event::Message(Message::Text(text)),
+        Event::Message(Message::Binary(vec![9; 3])),
         Event::Closed {
-            code: 4000,
+            code: CloseCode::new(4000),
             reason: "done".into(),
         },
     ];
@@ -399,7 +402,10 @@ fn streaming_delivers_chunks_without_buffering_the_message() {
     // Back to whole messages.
     s.set_streaming(false);
     s.receive(&wire(vec![Frame::text("whole")]));
-    assert_eq!(drain(&mut s).unwrap(), [Event::Text("whole".into())]);
+    assert_eq!(
+        drain(&mut s).unwrap(),
+        [Event::Message(Message::Text("whole".into()))]
+    );
 }
 
 #[test]
@@ -417,9 +423,9 @@ fn client_and_server_talk_through_the_pair_with_fragmentation() {
     assert_eq!(
         drain(&mut s).unwrap(),
         [
-            Event::Text(text),
+            Event::Message(Message::Text(text)),
             Event::Ping(b"between".to_vec()),
-            Event::Binary(b"abcd".to_vec())
+            Event::Message(Message::Binary(b"abcd".to_vec()))
         ]
     );
     transfer(&mut s, &mut c);
@@ -438,7 +444,7 @@ fn close_handshake_initiated_by_either_side() {
     assert_eq!(
         drain(&mut s).unwrap(),
         [Event::Closed {
-            code: 4001,
+            code: CloseCode::new(4001),
             reason: "bye now".into()
         }]
     );
@@ -450,7 +456,7 @@ fn close_handshake_initiated_by_either_side() {
     assert_eq!(
         drain(&mut c).unwrap(),
         [Event::Closed {
-            code: 4001,
+            code: CloseCode::new(4001),
             reason: String::new()
         }]
     );
@@ -472,7 +478,7 @@ fn close_handshake_initiated_by_either_side() {
     assert_eq!(
         drain(&mut c).unwrap(),
         [Event::Closed {
-            code: 1001,
+            code: CloseCode::new(1001),
             reason: "going away".into()
         }]
     );
@@ -485,7 +491,7 @@ fn close_handshake_initiated_by_either_side() {
     assert_eq!(
         drain(&mut s).unwrap(),
         [Event::Closed {
-            code: 1005,
+            code: CloseCode::new(1005),
             reason: String::new()
         }]
     );
@@ -517,7 +523,7 @@ fn eof_without_close_is_1006() {
     assert_eq!(
         drain(&mut s).unwrap(),
         [Event::Closed {
-            code: 1006,
+            code: CloseCode::new(1006),
             reason: String::new()
         }]
     );
@@ -590,7 +596,7 @@ fn idle_timeout_closes_and_close_timeout_gives_up() {
     assert_eq!(
         drain(&mut s).unwrap(),
         [Event::Closed {
-            code: 1006,
+            code: CloseCode::new(1006),
             reason: "close handshake timed out".into()
         }]
     );

@@ -7,6 +7,7 @@
 use std::sync::Arc;
 
 use wsstack::connection::{Config, Engine, Event, MessageKind, ProtocolError};
+use wsstack::extensions::NegotiationError;
 use wsstack::extensions::{
     build_client, build_server, check_server_response, negotiate_server, DeflateFrame,
     PerMessageDeflate, SharedFactory,
@@ -111,8 +112,8 @@ fn round_trip(c: &mut Engine, s: &mut Engine) {
 
 fn to_event(m: &Message) -> Event {
     match m {
-        Message::Text(t) => Event::Text(t.clone()),
-        Message::Binary(b) => Event::Binary(b.clone()),
+        Message::Text(t) => Event::Message(Message::Text(t.clone())),
+        Message::Binary(b) => Event::Message(Message::Binary(b.clone())),
     }
 }
 
@@ -192,8 +193,8 @@ fn rsv1_only_on_the_first_frame_and_never_on_control_frames() {
         drain(&mut s).unwrap(),
         [
             Event::Ping(b"between".to_vec()),
-            Event::Text(text.clone()),
-            Event::Text(text.repeat(10))
+            Event::Message(Message::Text(text.clone())),
+            Event::Message(Message::Text(text.repeat(10)))
         ]
     );
     // The empty message compresses to the single byte RFC 7692 §7.2.3.6 shows.
@@ -218,7 +219,10 @@ fn rfc_7692_example_hello() {
     f.mask = Some([1, 2, 3, 4]);
     f.encode(&mut masked);
     s.receive(&masked);
-    assert_eq!(drain(&mut s).unwrap(), [Event::Text("Hello".into())]);
+    assert_eq!(
+        drain(&mut s).unwrap(),
+        [Event::Message(Message::Text("Hello".into()))]
+    );
     // §7.2.3.2: the same message sent twice with context takeover; the
     // second reuses the first's bytes.
     s.receive(&masked);
@@ -232,7 +236,10 @@ fn rfc_7692_example_hello() {
     s2.receive(&second);
     assert_eq!(
         drain(&mut s2).unwrap(),
-        [Event::Text("Hello".into()), Event::Text("Hello".into())]
+        [
+            Event::Message(Message::Text("Hello".into())),
+            Event::Message(Message::Text("Hello".into()))
+        ]
     );
     drain(&mut s).unwrap();
 }
@@ -304,7 +311,7 @@ fn window_bits_8_sends_stored_blocks_any_peer_can_inflate() {
         "stored blocks do not shrink"
     );
     c.receive(&bytes);
-    assert_eq!(drain(&mut c).unwrap(), [Event::Text(msg)]);
+    assert_eq!(drain(&mut c).unwrap(), [Event::Message(Message::Text(msg))]);
 }
 
 fn compressed_frame(payload: Vec<u8>, rsv1: bool, opcode: OpCode, fin: bool) -> Vec<u8> {
@@ -444,29 +451,29 @@ fn negotiation_rejects_bad_responses_with_distinct_errors() {
     let client: SharedFactory =
         Arc::new(PerMessageDeflate::new().with_server_max_window_bits(Some(10)));
     let check = |resp: &str| {
-        let offers = wsstack::handshake::parse_extensions(&[resp]).unwrap();
+        let offers = wsstack::extensions::parse_extensions(&[resp]).unwrap();
         check_server_response(std::slice::from_ref(&client), &offers)
     };
     assert!(check("permessage-deflate; server_max_window_bits=10").is_ok());
     assert!(matches!(
         check("permessage-deflate; server_max_window_bits=12"),
-        Err(HandshakeError::ExtensionParam { .. })
+        Err(NegotiationError::Param { .. })
     ));
     assert!(matches!(
         check("permessage-deflate; server_max_window_bits=10; server_max_window_bits=10"),
-        Err(HandshakeError::ExtensionParam { .. })
+        Err(NegotiationError::Param { .. })
     ));
     assert!(matches!(
         check("permessage-deflate; server_max_window_bits=10; foo"),
-        Err(HandshakeError::ExtensionParam { .. })
+        Err(NegotiationError::Param { .. })
     ));
     assert!(matches!(
         check("permessage-deflate; server_max_window_bits=10, permessage-deflate"),
-        Err(HandshakeError::DuplicateExtension(_))
+        Err(NegotiationError::Duplicate(_))
     ));
     assert_eq!(
         check("deflate-frame"),
-        Err(HandshakeError::UnofferedExtension("deflate-frame".into()))
+        Err(NegotiationError::Unoffered("deflate-frame".into()))
     );
 }
 
@@ -509,6 +516,9 @@ fn consecutive_empty_messages_stay_valid_deflate() {
     s2.receive(&raw);
     assert_eq!(
         drain(&mut s2).unwrap(),
-        [Event::Text(String::new()), Event::Text(String::new())]
+        [
+            Event::Message(Message::Text(String::new())),
+            Event::Message(Message::Text(String::new()))
+        ]
     );
 }

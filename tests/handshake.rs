@@ -4,10 +4,10 @@
 
 use std::io::{self, Cursor, Read, Write};
 
-use wsstack::extensions::ExtensionFactory;
+use wsstack::extensions::{ExtensionFactory, ExtensionOffer, NegotiationError};
 use wsstack::handshake::{
-    accept_key, parse_response, BasicAuth, ClientRequest, ExtensionOffer, HandshakeError,
-    Rejection, Response, ServerConfig,
+    accept_key, parse_response, BasicAuth, ClientRequest, HandshakeError, Rejection, Response,
+    ServerConfig,
 };
 use wsstack::{io as wsio, Error, Limits};
 
@@ -322,14 +322,14 @@ impl wsstack::extensions::Extension for NoOp {
         _: &[u8],
         _: wsstack::extensions::Outgoing,
         _: &mut Vec<u8>,
-    ) -> Result<Option<u8>, wsstack::connection::ProtocolError> {
+    ) -> Result<Option<u8>, wsstack::extensions::TransformError> {
         Ok(None)
     }
     fn decode_start(
         &mut self,
         _: &wsstack::frame::FrameHeader,
         _: bool,
-    ) -> Result<bool, wsstack::connection::ProtocolError> {
+    ) -> Result<bool, wsstack::extensions::TransformError> {
         Ok(false)
     }
     fn decode(
@@ -337,7 +337,7 @@ impl wsstack::extensions::Extension for NoOp {
         _: &[u8],
         _: &mut Vec<u8>,
         _: usize,
-    ) -> Result<(), wsstack::connection::ProtocolError> {
+    ) -> Result<(), wsstack::extensions::TransformError> {
         Ok(())
     }
     fn decode_end(
@@ -345,7 +345,7 @@ impl wsstack::extensions::Extension for NoOp {
         _: bool,
         _: &mut Vec<u8>,
         _: usize,
-    ) -> Result<(), wsstack::connection::ProtocolError> {
+    ) -> Result<(), wsstack::extensions::TransformError> {
         Ok(())
     }
 }
@@ -360,7 +360,7 @@ impl ExtensionFactory for TestExt {
     fn offers(&self) -> Vec<ExtensionOffer> {
         vec![ExtensionOffer::new("x-test").with_param("client_max_window_bits", None)]
     }
-    fn check_response(&self, response: &ExtensionOffer) -> Result<(), HandshakeError> {
+    fn check_response(&self, response: &ExtensionOffer) -> Result<(), NegotiationError> {
         wsstack::extensions::Params::parse(response, &["a", "client_max_window_bits"]).map(|_| ())
     }
     fn accept_offer(&self, offer: &ExtensionOffer) -> Option<ExtensionOffer> {
@@ -493,29 +493,29 @@ fn client_validates_the_response_with_distinct_errors() {
         err(format!(
             "{ok}Sec-WebSocket-Extensions: deflate-frame\r\n\r\n"
         )),
-        HandshakeError::UnofferedExtension("deflate-frame".into())
+        HandshakeError::Extension(NegotiationError::Unoffered("deflate-frame".into()))
     );
     assert!(matches!(
         err(format!(
             "{ok}Sec-WebSocket-Extensions: permessage-deflate; =\r\n\r\n"
         )),
-        HandshakeError::ExtensionHeader(_)
+        HandshakeError::Extension(NegotiationError::Header(_))
     ));
     assert_eq!(
         err(format!(
             "{ok}Sec-WebSocket-Extensions: x-test, x-test\r\n\r\n"
         )),
-        HandshakeError::DuplicateExtension("x-test".into())
+        HandshakeError::Extension(NegotiationError::Duplicate("x-test".into()))
     );
     assert!(matches!(
         err(format!("{ok}Sec-WebSocket-Extensions: x-test; bad\r\n\r\n")),
-        HandshakeError::ExtensionParam { .. }
+        HandshakeError::Extension(NegotiationError::Param { .. })
     ));
     assert!(matches!(
         err(format!(
             "{ok}Sec-WebSocket-Extensions: x-test; a; a\r\n\r\n"
         )),
-        HandshakeError::ExtensionParam { .. }
+        HandshakeError::Extension(NegotiationError::Param { .. })
     ));
     assert!(matches!(
         err("HTTP/1.1 101\r\nBroken\r\n\r\n".into()),

@@ -33,7 +33,7 @@ impl Handler for Echo {
 struct OurServer {
     addr: SocketAddr,
     handle: ServerHandle,
-    thread: Option<JoinHandle<std::io::Result<()>>>,
+    thread: Option<JoinHandle<Result<(), wsstack::Error>>>,
 }
 
 impl OurServer {
@@ -215,8 +215,8 @@ fn our_client_round_trips(url: &str, pmd: PerMessageDeflate, sizes: &[usize]) ->
             let mut got = None;
             while got.is_none() {
                 match conn.next_event().unwrap() {
-                    Event::Text(t) => got = Some(Message::Text(t)),
-                    Event::Binary(b) => got = Some(Message::Binary(b)),
+                    Event::Message(Message::Text(t)) => got = Some(Message::Text(t)),
+                    Event::Message(Message::Binary(b)) => got = Some(Message::Binary(b)),
                     Event::Pong(p) => assert_eq!(p, b"mid"),
                     other => panic!("unexpected {other:?}"),
                 }

@@ -22,6 +22,7 @@ use support::{binary_payload, run_client, spawn_server, text_payload, Peer, PEER
 use wsstack::connection::{Config, Event, MessageKind, ProtocolError};
 use wsstack::frame::FrameError;
 use wsstack::handshake::{ClientRequest, ServerConfig};
+use wsstack::CloseCode;
 use wsstack::{Connection, Error, Message};
 
 /// Safety bound on every blocking read and write of ours.
@@ -314,7 +315,7 @@ fn describe(m: &Message) -> String {
 
 /// What our echo server saw: each message's kind, length and whether it
 /// was the deterministic payload, then the close status.
-type EchoLog = (Vec<(MessageKind, usize, bool)>, Option<(u16, String)>);
+type EchoLog = (Vec<(MessageKind, usize, bool)>, Option<(CloseCode, String)>);
 
 fn echo_server(mut conn: Connection<TcpStream>) -> Result<EchoLog, Error> {
     let mut seen = Vec::new();
@@ -348,7 +349,11 @@ fn peer_client_echoes_through_our_server(peer: Peer) {
         .flat_map(|&k| SIZES.iter().map(move |&s| (k, s, true)))
         .collect();
     assert_eq!(seen, want, "messages our server received from {peer:?}");
-    assert_eq!(status, Some((1000, String::new())), "{peer:?} close");
+    assert_eq!(
+        status,
+        Some((CloseCode::NORMAL, String::new())),
+        "{peer:?} close"
+    );
 }
 
 #[test]
@@ -381,7 +386,7 @@ fn our_client_echoes_through_peer_server(peer: Peer) {
     }
     let (code, _reason) = conn.close(1000, "done").unwrap();
     assert_eq!(code, 1000, "{peer:?} answered our Close with {code}");
-    assert_eq!(conn.close_status().map(|(c, _)| c), Some(1000));
+    assert_eq!(conn.close_status().map(|(c, _)| c), Some(CloseCode::NORMAL));
 }
 
 #[test]
@@ -403,7 +408,7 @@ struct Seen {
     messages: Vec<Message>,
     pings: Vec<Vec<u8>>,
     pongs: Vec<Vec<u8>>,
-    closed: Option<(u16, String)>,
+    closed: Option<(CloseCode, String)>,
     /// The order of data and ping events: 'M' message, 'P' ping.
     order: String,
 }
@@ -419,12 +424,12 @@ fn recording_echo_server(mut conn: Connection<TcpStream>) -> Result<Seen, Error>
     let mut seen = Seen::default();
     loop {
         match conn.next_event()? {
-            Event::Text(t) => {
+            Event::Message(Message::Text(t)) => {
                 conn.send_text(&t)?;
                 seen.messages.push(Message::Text(t));
                 seen.order.push('M');
             }
-            Event::Binary(b) => {
+            Event::Message(Message::Binary(b)) => {
                 conn.send_binary(&b)?;
                 seen.messages.push(Message::Binary(b));
                 seen.order.push('M');
@@ -491,7 +496,11 @@ fn peer_sends_fragments_with_pings_to_our_server(peer: Peer) {
             format!("{}M", "P".repeat(FRAGMENTS - 1)),
             "{peer:?}: event order"
         );
-        assert_eq!(seen.closed.map(|(c, _)| c), Some(1000), "{peer:?}");
+        assert_eq!(
+            seen.closed.map(|(c, _)| c),
+            Some(CloseCode::NORMAL),
+            "{peer:?}"
+        );
     }
 }
 
@@ -516,12 +525,12 @@ fn peer_server_sends_fragments_with_pings_to_our_client(peer: Peer) {
         // after the fragmented message.
         let verdict = loop {
             match conn.next_event().unwrap() {
-                Event::Text(t) if t.starts_with("pong") => break t,
-                Event::Text(t) => {
+                Event::Message(Message::Text(t)) if t.starts_with("pong") => break t,
+                Event::Message(Message::Text(t)) => {
                     seen.messages.push(Message::Text(t));
                     seen.order.push('M');
                 }
-                Event::Binary(b) => {
+                Event::Message(Message::Binary(b)) => {
                     seen.messages.push(Message::Binary(b));
                     seen.order.push('M');
                 }
@@ -584,8 +593,8 @@ fn send_fragments_with_pings(
     let mut seen = Seen::default();
     while seen.messages.is_empty() || seen.pongs.len() < FRAGMENTS - 1 {
         match conn.next_event() {
-            Ok(Event::Text(t)) => seen.messages.push(Message::Text(t)),
-            Ok(Event::Binary(b)) => seen.messages.push(Message::Binary(b)),
+            Ok(Event::Message(Message::Text(t))) => seen.messages.push(Message::Text(t)),
+            Ok(Event::Message(Message::Binary(b))) => seen.messages.push(Message::Binary(b)),
             Ok(Event::Ping(p)) => seen.pings.push(p),
             Ok(Event::Pong(p)) => seen.pongs.push(p),
             other => {
@@ -703,7 +712,11 @@ fn our_server_close_code_reaches_peer(peer: Peer) {
     // The peer echoed our code (RFC 6455 §5.5.1).
     let (code, _) = reply.expect("our close");
     assert_eq!(code, 4001, "{peer:?}");
-    assert_eq!(status.map(|(c, _)| c), Some(4001), "{peer:?}");
+    assert_eq!(
+        status.map(|(c, _)| c),
+        Some(CloseCode::new(4001)),
+        "{peer:?}"
+    );
 }
 
 #[test]
@@ -743,7 +756,11 @@ fn peer_client_close_code_reaches_our_server(peer: Peer) {
         report.raw
     );
     assert_eq!(recv, Ok(None), "{peer:?}: recv after the peer's Close");
-    assert_eq!(status, Some((4002, "see you".to_owned())), "{peer:?}");
+    assert_eq!(
+        status,
+        Some((CloseCode::new(4002), "see you".to_owned())),
+        "{peer:?}"
+    );
     // We echoed the code (RFC 6455 §5.5.1).
     assert_eq!(report.int("code"), Some(4002), "{}", report.raw);
 }
@@ -783,7 +800,11 @@ fn close_codes_between_our_client_and_peer_server(peer: Peer) {
         None,
         "{peer:?}: recv after its Close"
     );
-    assert_eq!(query.close_status(), Some((4002, "see you")), "{peer:?}");
+    assert_eq!(
+        query.close_status(),
+        Some((CloseCode::new(4002), "see you")),
+        "{peer:?}"
+    );
 }
 
 #[test]
@@ -802,7 +823,7 @@ fn close_codes_between_our_client_and_node_server() {
 /// Our server receiving one message from a raw client: the error and the
 /// close status.
 /// What our server's `recv` returned, and the close status after it.
-type RecvOutcome = (Result<Option<Message>, Error>, Option<(u16, String)>);
+type RecvOutcome = (Result<Option<Message>, Error>, Option<(CloseCode, String)>);
 
 fn failing_server() -> OurServer<RecvOutcome> {
     OurServer::start(|mut conn| {
@@ -820,7 +841,11 @@ fn raw_client_gets_close_code(peer: Peer, case: &str, code: u16, error: fn(&Erro
         matches!(&recv, Err(e) if error(e)),
         "{peer:?} {case}: our recv returned {recv:?}"
     );
-    assert_eq!(status.map(|(c, _)| c), Some(code), "{peer:?} {case}");
+    assert_eq!(
+        status.map(|(c, _)| c.as_u16()),
+        Some(code),
+        "{peer:?} {case}"
+    );
     assert!(report.ok(), "{peer:?} {case}: {}", report.raw);
     assert_eq!(
         report.int("code"),

@@ -411,7 +411,7 @@ fn serve_one(tcp: TcpStream, handshake: &ServerConfig, echo: Echo) -> ServerRepo
         Ok(())
     })();
     report.error = result.err().map(|e| e.to_string());
-    report.close = conn.close_status().map(|(c, r)| (c, r.to_owned()));
+    report.close = conn.close_status().map(|(c, r)| (c.as_u16(), r.to_owned()));
     report.wire = (wire.read(), wire.written());
     report
 }
@@ -475,8 +475,8 @@ impl OurClient {
         let mut pongs = 0;
         loop {
             match self.conn.next_event() {
-                Ok(Event::Text(t)) => break (Message::Text(t), pongs),
-                Ok(Event::Binary(b)) => break (Message::Binary(b), pongs),
+                Ok(Event::Message(Message::Text(t))) => break (Message::Text(t), pongs),
+                Ok(Event::Message(Message::Binary(b))) => break (Message::Binary(b), pongs),
                 Ok(Event::Pong(_)) => pongs += 1,
                 Ok(Event::Ping(_)) => {}
                 other => panic!("waiting for a message: {other:?}"),

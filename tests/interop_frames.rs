@@ -9,9 +9,10 @@ use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use support::{binary_payload, run_client, spawn_server, text_payload, Peer};
-use wsstack::frame::{Frame, FrameSocket, OpCode};
+use wsstack::frame::{Frame, OpCode};
 use wsstack::handshake::{BasicAuth, ClientRequest, ServerConfig};
 use wsstack::Error;
+use wsstack::FrameSocket;
 
 const SIZES: [usize; 6] = [0, 125, 126, 65535, 65536, 1 << 20];
 const SIZES_ARG: &str = "0,125,126,65535,65536,1048576";

@@ -10,8 +10,9 @@ use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use wsstack::frame::{Frame, FrameSocket, OpCode};
+use wsstack::frame::{Frame, OpCode};
 use wsstack::handshake::ClientRequest;
+use wsstack::FrameSocket;
 
 const WAIT: Duration = Duration::from_secs(120);
 

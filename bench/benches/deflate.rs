@@ -61,7 +61,7 @@ fn bench(c: &mut Criterion) {
             b.iter(|| {
                 client.receive(&frame);
                 match client.poll_event() {
-                    Ok(Some(Event::Text(t))) => assert_eq!(t.len(), text.len()),
+                    Ok(Some(Event::Message(Message::Text(t)))) => assert_eq!(t.len(), text.len()),
                     other => panic!("{other:?}"),
                 }
             })

@@ -1,4 +1,4 @@
-//! Shared helpers for wsstack's benchmarks. See `../shared/BENCHMARKS.md`
+//! Shared helpers for wsstack's benchmarks. See `docs/BENCHMARKS.md`
 //! for the method; every figure is a ratio against a peer measured in the
 //! same run.
 

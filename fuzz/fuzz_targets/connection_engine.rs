@@ -85,8 +85,8 @@ fn poll_all(e: &mut Engine, sticky: &mut Option<ProtocolError>) {
             Ok(Some(ev)) => {
                 assert!(sticky.is_none(), "event after a failure");
                 match ev {
-                    Event::Text(t) => assert!(t.len() <= MAX_MESSAGE),
-                    Event::Binary(b) => assert!(b.len() <= MAX_MESSAGE),
+                    Event::Message(Message::Text(t)) => assert!(t.len() <= MAX_MESSAGE),
+                    Event::Message(Message::Binary(b)) => assert!(b.len() <= MAX_MESSAGE),
                     Event::Chunk { kind, data, .. } => {
                         assert!(data.len() <= MAX_MESSAGE);
                         let _ = kind == MessageKind::Text;

@@ -65,7 +65,7 @@ fuzz_target!(|data: &[u8]| {
     engine.receive(&wire);
     loop {
         match engine.poll_event() {
-            Ok(Some(Event::Binary(b))) => assert!(b.len() <= LIMIT),
+            Ok(Some(Event::Message(Message::Binary(b)))) => assert!(b.len() <= LIMIT),
             Ok(Some(Event::Chunk { data, .. })) => assert!(data.len() <= LIMIT),
             Ok(Some(_)) => {}
             Ok(None) => break,

@@ -2,7 +2,8 @@
 
 use std::fmt;
 
-use crate::frame::FrameError;
+use crate::extensions::TransformError;
+use crate::frame::{CloseCode, FrameError};
 
 /// The peer broke RFC 6455 or a limit; the connection is failed
 /// (§7.1.7) with [`ProtocolError::close_code`].
@@ -32,28 +33,23 @@ pub enum ProtocolError {
     InvalidClosePayload,
     /// No pong arrived within the pong timeout after our keepalive ping.
     PongTimeout,
-    /// An extension failed to decode a frame (e.g. corrupt compressed
-    /// data); the close code is the one given.
-    Extension {
-        /// What went wrong.
-        reason: String,
-        /// The close code to send.
-        code: u16,
-    },
+    /// An extension failed to transform a frame (e.g. corrupt compressed
+    /// data); the close code is the extension's.
+    Extension(TransformError),
 }
 
 impl ProtocolError {
     /// The close code to fail the connection with (§7.4.1): 1009 for size
     /// limits, 1007 for invalid UTF-8, 1011 for a keepalive timeout, 1002
     /// for every other protocol violation.
-    pub fn close_code(&self) -> u16 {
+    pub fn close_code(&self) -> CloseCode {
         match self {
             ProtocolError::Frame(e) => e.close_code(),
-            ProtocolError::MessageTooLarge { .. } => 1009,
-            ProtocolError::InvalidUtf8 => 1007,
-            ProtocolError::PongTimeout => 1011,
-            ProtocolError::Extension { code, .. } => *code,
-            _ => 1002,
+            ProtocolError::MessageTooLarge { .. } => CloseCode::TOO_BIG,
+            ProtocolError::InvalidUtf8 => CloseCode::INVALID_PAYLOAD,
+            ProtocolError::PongTimeout => CloseCode::INTERNAL_ERROR,
+            ProtocolError::Extension(e) => e.close_code(),
+            _ => CloseCode::PROTOCOL_ERROR,
         }
     }
 }
@@ -88,12 +84,29 @@ impl fmt::Display for ProtocolError {
             ProtocolError::InvalidCloseCode(c) => write!(f, "invalid close code {c}"),
             ProtocolError::InvalidClosePayload => f.write_str("close frame with a 1-byte body"),
             ProtocolError::PongTimeout => f.write_str("keepalive ping timed out"),
-            ProtocolError::Extension { reason, .. } => write!(f, "extension error: {reason}"),
+            ProtocolError::Extension(e) => e.fmt(f),
         }
     }
 }
 
-impl std::error::Error for ProtocolError {}
+impl std::error::Error for ProtocolError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ProtocolError::Frame(e) => Some(e),
+            ProtocolError::Extension(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<TransformError> for ProtocolError {
+    fn from(e: TransformError) -> Self {
+        match e {
+            TransformError::TooLarge { max } => ProtocolError::MessageTooLarge { max },
+            other => ProtocolError::Extension(other),
+        }
+    }
+}
 
 /// A command the engine cannot carry out; the caller's fault.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -111,6 +124,9 @@ pub enum UsageError {
     ReasonTooLong,
     /// A ping or pong payload over 125 bytes.
     ControlPayloadTooLong,
+    /// An extension failed to encode the message; the connection has been
+    /// failed (with the extension's close code, usually 1011).
+    ExtensionFailed(TransformError),
 }
 
 impl fmt::Display for UsageError {
@@ -122,6 +138,7 @@ impl fmt::Display for UsageError {
             UsageError::InvalidCloseCode(c) => write!(f, "close code {c} may not be sent"),
             UsageError::ReasonTooLong => f.write_str("close reason over 123 bytes"),
             UsageError::ControlPayloadTooLong => f.write_str("control payload over 125 bytes"),
+            UsageError::ExtensionFailed(e) => write!(f, "an extension failed to encode: {e}"),
         }
     }
 }

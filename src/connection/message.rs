@@ -2,14 +2,7 @@
 
 use std::fmt;
 
-/// Whether a message is text or binary.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum MessageKind {
-    /// UTF-8 text (opcode 0x1).
-    Text,
-    /// Binary data (opcode 0x2).
-    Binary,
-}
+use crate::frame::MessageKind;
 
 /// A whole message: text (always valid UTF-8) or binary.
 ///

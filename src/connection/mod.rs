@@ -6,15 +6,14 @@
 //! The blocking [`Connection`](crate::Connection) in [`crate::io`] is a
 //! thin driver over this engine.
 
-mod close;
 mod config;
 mod engine;
 mod error;
 mod message;
 mod utf8;
 
-pub use close::{is_valid_close_code, ABNORMAL, NO_STATUS};
+pub use crate::frame::{is_valid_close_code, CloseCode, MessageKind};
 pub use config::Config;
 pub use engine::{Engine, Event};
 pub use error::{ProtocolError, UsageError};
-pub use message::{Message, MessageKind};
+pub use message::Message;

@@ -2,11 +2,12 @@
 //! sync-flushed compression, inflation capped at a limit, and a pool that
 //! lets connections without context takeover share zlib state.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
 
-use crate::connection::ProtocolError;
+use super::TransformError;
+use crate::frame::CloseCode;
 
 /// The empty stored block a sync flush ends with (RFC 7692 §7.2.1).
 pub(crate) const TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
@@ -33,7 +34,7 @@ pub(crate) fn deflate_sync(
     c: &mut Compress,
     input: &[u8],
     out: &mut Vec<u8>,
-) -> Result<(), ProtocolError> {
+) -> Result<(), TransformError> {
     let start = c.total_in();
     out.reserve(input.len() / 2 + 64);
     loop {
@@ -51,12 +52,12 @@ pub(crate) fn deflate_sync(
     }
 }
 
-fn internal(reason: String) -> ProtocolError {
-    ProtocolError::Extension { reason, code: 1011 }
+fn internal(reason: String) -> TransformError {
+    TransformError::Internal(reason)
 }
 
 /// Inflate `input` into `out`, appending at most `limit` bytes; more is
-/// [`ProtocolError::MessageTooLarge`] as soon as it shows. The output
+/// [`TransformError::TooLarge`] as soon as it shows. The output
 /// doubles as it grows but its capacity never passes the limit plus one
 /// byte, so a bomb costs at most the limit (plus, while a reallocation
 /// copies, the previous half).
@@ -65,7 +66,7 @@ pub(crate) fn inflate(
     mut input: &[u8],
     out: &mut Vec<u8>,
     limit: usize,
-) -> Result<(), ProtocolError> {
+) -> Result<(), TransformError> {
     const STEP: usize = 64 * 1024;
     let start = out.len();
     loop {
@@ -81,14 +82,14 @@ pub(crate) fn inflate(
         let before_out = out.len();
         let status = d
             .decompress_vec(input, out, FlushDecompress::Sync)
-            .map_err(|e| ProtocolError::Extension {
+            .map_err(|e| TransformError::Invalid {
                 reason: format!("invalid compressed data: {e}"),
-                code: 1007,
+                code: CloseCode::INVALID_PAYLOAD,
             })?;
         let used = (d.total_in() - before_in) as usize;
         input = &input[used..];
         if out.len() - start > limit {
-            return Err(ProtocolError::MessageTooLarge { max: limit });
+            return Err(TransformError::TooLarge { max: limit });
         }
         if status == Status::StreamEnd {
             // A final block (BFINAL) ends this DEFLATE stream; allowed, but
@@ -104,9 +105,9 @@ pub(crate) fn inflate(
             return Ok(());
         }
         if !progressed {
-            return Err(ProtocolError::Extension {
+            return Err(TransformError::Invalid {
                 reason: "compressed data does not make progress".into(),
-                code: 1007,
+                code: CloseCode::INVALID_PAYLOAD,
             });
         }
     }
@@ -167,6 +168,119 @@ impl DeflatePool {
     }
 }
 
+/// What governs one direction's DEFLATE stream, as negotiated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Side {
+    /// The LZ77 window, 8-15 bits.
+    pub(crate) window_bits: u8,
+    /// The stream restarts for every message (or frame), so no state is
+    /// kept between them.
+    pub(crate) no_context_takeover: bool,
+}
+
+/// A transform's compressor: held while context is kept between messages,
+/// otherwise lent from the pool for one message and given back.
+#[derive(Debug)]
+pub(crate) struct PooledCompressor {
+    pool: Arc<DeflatePool>,
+    level: u32,
+    side: Side,
+    state: Option<Compress>,
+}
+
+impl PooledCompressor {
+    pub(crate) fn new(pool: Arc<DeflatePool>, level: u32, side: Side) -> PooledCompressor {
+        PooledCompressor {
+            pool,
+            level,
+            side,
+            state: None,
+        }
+    }
+
+    /// Compress `input` with a sync flush, appending to `out`; on the last
+    /// piece of a message (`last`), drop the flush's trailing empty block
+    /// (RFC 7692 §7.2.1). Returns whether the output ended with that block.
+    pub(crate) fn compress(
+        &mut self,
+        input: &[u8],
+        out: &mut Vec<u8>,
+        last: bool,
+    ) -> Result<bool, TransformError> {
+        let (pool, level, bits) = (&self.pool, self.level, self.side.window_bits);
+        let c = self
+            .state
+            .get_or_insert_with(|| pool.take_compressor(level, bits));
+        let start = out.len();
+        deflate_sync(c, input, out)?;
+        let tail = out[start..].ends_with(&TAIL);
+        if last && tail {
+            out.truncate(out.len() - TAIL.len());
+        }
+        Ok(tail)
+    }
+
+    /// A message (or frame) ended: give the state back if no context is
+    /// kept.
+    pub(crate) fn end(&mut self) {
+        if self.side.no_context_takeover {
+            if let Some(c) = self.state.take() {
+                self.pool
+                    .put_compressor(self.level, self.side.window_bits, c);
+            }
+        }
+    }
+}
+
+/// A transform's decompressor: held while the peer keeps context,
+/// otherwise lent from the pool for one message and given back.
+#[derive(Debug)]
+pub(crate) struct PooledDecompressor {
+    pool: Arc<DeflatePool>,
+    side: Side,
+    state: Option<Decompress>,
+}
+
+impl PooledDecompressor {
+    pub(crate) fn new(pool: Arc<DeflatePool>, side: Side) -> PooledDecompressor {
+        PooledDecompressor {
+            pool,
+            side,
+            state: None,
+        }
+    }
+
+    /// Inflate `input` into `out`, at most `limit` bytes.
+    pub(crate) fn inflate(
+        &mut self,
+        input: &[u8],
+        out: &mut Vec<u8>,
+        limit: usize,
+    ) -> Result<(), TransformError> {
+        let (pool, bits) = (&self.pool, self.side.window_bits);
+        let d = self
+            .state
+            .get_or_insert_with(|| pool.take_decompressor(bits));
+        inflate(d, input, out, limit)
+    }
+
+    /// Inflate the empty block the sender dropped (RFC 7692 §7.2.2), which
+    /// flushes the rest of the message out.
+    pub(crate) fn finish(&mut self, out: &mut Vec<u8>, limit: usize) -> Result<(), TransformError> {
+        self.inflate(&TAIL, out, limit)
+    }
+
+    /// A message (or frame) ended: give the state back if no context is
+    /// kept.
+    pub(crate) fn end(&mut self) {
+        if self.side.no_context_takeover {
+            if let Some(d) = self.state.take() {
+                self.pool.put_decompressor(self.side.window_bits, d);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -196,7 +310,7 @@ mod tests {
         let mut d = decompressor(15);
         let mut back = Vec::new();
         let err = inflate(&mut d, &out, &mut back, 100_000).unwrap_err();
-        assert!(matches!(err, ProtocolError::MessageTooLarge { .. }));
+        assert!(matches!(err, TransformError::TooLarge { .. }));
         assert!(
             back.capacity() <= 100_000 + 64 * 1024 + 1,
             "{}",

@@ -3,14 +3,12 @@
 
 use std::sync::Arc;
 
-use flate2::{Compress, Decompress};
-
-use super::deflate::{deflate_sync, inflate, DeflatePool, TAIL};
+use super::deflate::{DeflatePool, PooledCompressor, PooledDecompressor, Side};
 use super::params::Params;
-use super::{Extension, ExtensionFactory, Outgoing, RSV1};
-use crate::connection::ProtocolError;
+use super::{
+    Extension, ExtensionFactory, ExtensionOffer, NegotiationError, Outgoing, TransformError, RSV1,
+};
 use crate::frame::{FrameHeader, Role};
-use crate::handshake::{ExtensionOffer, HandshakeError};
 
 const NAMES: [&str; 2] = ["deflate-frame", "x-webkit-deflate-frame"];
 const BITS: &str = "max_window_bits";
@@ -91,12 +89,22 @@ impl DeflateFrame {
     }
 }
 
-fn side(p: &ExtensionOffer) -> Result<(u8, bool), HandshakeError> {
+fn side(p: &ExtensionOffer) -> Result<Side, NegotiationError> {
     let params = Params::parse(p, &[BITS, NCT])?;
     params.expect_flags(&[NCT])?;
     params.require_value(BITS)?;
-    Ok((params.number(BITS, 8, 15)?.unwrap_or(15), params.flag(NCT)))
+    Ok(Side {
+        window_bits: params.number(BITS, 8, 15)?.unwrap_or(15),
+        no_context_takeover: params.flag(NCT),
+    })
 }
+
+/// What a peer that sent unusable parameters gets: the most conservative
+/// side.
+const FALLBACK: Side = Side {
+    window_bits: 15,
+    no_context_takeover: true,
+};
 
 impl ExtensionFactory for DeflateFrame {
     fn names(&self) -> &[&str] {
@@ -115,7 +123,7 @@ impl ExtensionFactory for DeflateFrame {
         vec![self.ask(self.names()[0])]
     }
 
-    fn check_response(&self, response: &ExtensionOffer) -> Result<(), HandshakeError> {
+    fn check_response(&self, response: &ExtensionOffer) -> Result<(), NegotiationError> {
         side(response).map(|_| ())
     }
 
@@ -132,32 +140,26 @@ impl ExtensionFactory for DeflateFrame {
     ) -> Box<dyn Extension> {
         // The offer's parameters bind the server's compressor, the
         // response's the client's.
-        let server_side = side(offer).unwrap_or((15, true));
-        let client_side = side(response).unwrap_or((15, true));
+        let server_side = side(offer).unwrap_or(FALLBACK);
+        let client_side = side(response).unwrap_or(FALLBACK);
         let (ours, theirs) = match role {
             Role::Client => (client_side, server_side),
             Role::Server => (server_side, client_side),
         };
         Box::new(DeflateFrameTransform {
             name: response.name.clone(),
-            level: self.level,
-            ours,
-            theirs,
-            pool: self.pool.clone(),
-            compressor: None,
-            decompressor: None,
+            compressor: PooledCompressor::new(self.pool.clone(), self.level, ours),
+            decompressor: PooledDecompressor::new(self.pool.clone(), theirs),
         })
     }
 }
 
+/// The per-connection deflate-frame transform: every frame is its own
+/// sync-flushed unit.
 struct DeflateFrameTransform {
     name: String,
-    level: u32,
-    ours: (u8, bool),
-    theirs: (u8, bool),
-    pool: Arc<DeflatePool>,
-    compressor: Option<Compress>,
-    decompressor: Option<Decompress>,
+    compressor: PooledCompressor,
+    decompressor: PooledDecompressor,
 }
 
 impl Extension for DeflateFrameTransform {
@@ -174,27 +176,16 @@ impl Extension for DeflateFrameTransform {
         payload: &[u8],
         frame: Outgoing,
         out: &mut Vec<u8>,
-    ) -> Result<Option<u8>, ProtocolError> {
+    ) -> Result<Option<u8>, TransformError> {
         if !frame.transform || payload.is_empty() {
             return Ok(None);
         }
-        let (level, (bits, nct), pool) = (self.level, self.ours, &self.pool);
-        let c = self
-            .compressor
-            .get_or_insert_with(|| pool.take_compressor(level, bits));
-        deflate_sync(c, payload, out)?;
-        if out.ends_with(&TAIL) {
-            out.truncate(out.len() - TAIL.len());
-        }
-        if nct {
-            if let Some(c) = self.compressor.take() {
-                self.pool.put_compressor(level, bits, c);
-            }
-        }
+        self.compressor.compress(payload, out, true)?;
+        self.compressor.end();
         Ok(Some(RSV1))
     }
 
-    fn decode_start(&mut self, header: &FrameHeader, _first: bool) -> Result<bool, ProtocolError> {
+    fn decode_start(&mut self, header: &FrameHeader, _first: bool) -> Result<bool, TransformError> {
         Ok(header.rsv1)
     }
 
@@ -203,12 +194,8 @@ impl Extension for DeflateFrameTransform {
         input: &[u8],
         out: &mut Vec<u8>,
         limit: usize,
-    ) -> Result<(), ProtocolError> {
-        let (bits, pool) = (self.theirs.0, &self.pool);
-        let d = self
-            .decompressor
-            .get_or_insert_with(|| pool.take_decompressor(bits));
-        inflate(d, input, out, limit)
+    ) -> Result<(), TransformError> {
+        self.decompressor.inflate(input, out, limit)
     }
 
     fn decode_end(
@@ -216,13 +203,9 @@ impl Extension for DeflateFrameTransform {
         _fin: bool,
         out: &mut Vec<u8>,
         limit: usize,
-    ) -> Result<(), ProtocolError> {
-        let result = self.decode(&TAIL, out, limit);
-        if self.theirs.1 {
-            if let Some(d) = self.decompressor.take() {
-                self.pool.put_decompressor(self.theirs.0, d);
-            }
-        }
+    ) -> Result<(), TransformError> {
+        let result = self.decompressor.finish(out, limit);
+        self.decompressor.end();
         result
     }
 }

@@ -13,18 +13,23 @@
 //! Built in (feature `deflate`): [`PerMessageDeflate`] (RFC 7692) and
 //! [`DeflateFrame`] (draft-tyoshino-hybi-websocket-perframe-deflate-06).
 //! `examples/custom_extension.rs` writes one from scratch.
+//!
+//! This layer uses only [`crate::frame`]: an extension author needs this
+//! module (offers and their parameters, the two traits, the two error
+//! types) and the frame header, nothing else. The handshake layer wraps
+//! [`NegotiationError`] and the connection layer wraps [`TransformError`].
 
 use std::fmt;
 use std::sync::Arc;
 
-use crate::connection::{MessageKind, ProtocolError};
-use crate::frame::{FrameHeader, Role};
-use crate::handshake::{ExtensionOffer, HandshakeError};
+use crate::frame::{FrameHeader, MessageKind, Role};
 
 #[cfg(feature = "deflate")]
 mod deflate;
 #[cfg(feature = "deflate")]
 mod deflate_frame;
+mod error;
+mod header;
 mod params;
 #[cfg(feature = "deflate")]
 mod permessage_deflate;
@@ -33,6 +38,8 @@ mod permessage_deflate;
 pub use deflate::DeflatePool;
 #[cfg(feature = "deflate")]
 pub use deflate_frame::DeflateFrame;
+pub use error::{NegotiationError, TransformError};
+pub use header::{parse_extensions, ExtensionOffer};
 pub use params::Params;
 #[cfg(feature = "deflate")]
 pub use permessage_deflate::PerMessageDeflate;
@@ -78,21 +85,21 @@ pub trait Extension: Send {
         payload: &[u8],
         frame: Outgoing,
         out: &mut Vec<u8>,
-    ) -> Result<Option<u8>, ProtocolError>;
+    ) -> Result<Option<u8>, TransformError>;
 
     /// An incoming data frame starts (`first`: it starts a message). Check
     /// its RSV bits and say whether this extension transforms its payload.
-    fn decode_start(&mut self, header: &FrameHeader, first: bool) -> Result<bool, ProtocolError>;
+    fn decode_start(&mut self, header: &FrameHeader, first: bool) -> Result<bool, TransformError>;
 
     /// Transform payload bytes of a frame for which `decode_start` returned
     /// true, appending at most `limit` bytes to `out` (more is
-    /// [`ProtocolError::MessageTooLarge`]).
+    /// [`TransformError::TooLarge`]).
     fn decode(
         &mut self,
         input: &[u8],
         out: &mut Vec<u8>,
         limit: usize,
-    ) -> Result<(), ProtocolError>;
+    ) -> Result<(), TransformError>;
 
     /// The frame's payload is complete (`fin`: so is its message). Append
     /// any remaining output, within `limit`.
@@ -101,7 +108,7 @@ pub trait Extension: Send {
         fin: bool,
         out: &mut Vec<u8>,
         limit: usize,
-    ) -> Result<(), ProtocolError>;
+    ) -> Result<(), TransformError>;
 }
 
 /// Negotiates an extension and builds its per-connection transforms.
@@ -118,7 +125,7 @@ pub trait ExtensionFactory: Send + Sync + fmt::Debug {
     /// Client side: check the server's response (its name is one of
     /// [`names`](ExtensionFactory::names)). A parameter that was not
     /// allowed, a duplicate or an out-of-range value is an error.
-    fn check_response(&self, response: &ExtensionOffer) -> Result<(), HandshakeError>;
+    fn check_response(&self, response: &ExtensionOffer) -> Result<(), NegotiationError>;
 
     /// Server side: answer one offer with the response parameters, or
     /// `None` to decline it.
@@ -182,16 +189,16 @@ pub fn client_offers(factories: &[SharedFactory]) -> Vec<ExtensionOffer> {
 pub fn check_server_response(
     factories: &[SharedFactory],
     accepted: &[ExtensionOffer],
-) -> Result<(), HandshakeError> {
+) -> Result<(), NegotiationError> {
     let mut bits = 0u8;
     for (i, ext) in accepted.iter().enumerate() {
         let factory = find(factories, &ext.name)
-            .ok_or_else(|| HandshakeError::UnofferedExtension(ext.name.clone()))?;
+            .ok_or_else(|| NegotiationError::Unoffered(ext.name.clone()))?;
         let dup = accepted[..i]
             .iter()
             .any(|e| find(factories, &e.name).is_some_and(|f| Arc::ptr_eq(f, factory)));
         if dup || factory.rsv_bits() & bits != 0 {
-            return Err(HandshakeError::DuplicateExtension(ext.name.clone()));
+            return Err(NegotiationError::Duplicate(ext.name.clone()));
         }
         bits |= factory.rsv_bits();
         factory.check_response(ext)?;

@@ -1,17 +1,17 @@
 //! Checking extension parameters.
 
-use crate::handshake::{ExtensionOffer, HandshakeError};
+use super::{ExtensionOffer, NegotiationError};
 
 /// An extension's parameters, checked for duplicates and unknown names.
 ///
 /// ```
 /// use wsstack::extensions::Params;
-/// use wsstack::handshake::ExtensionOffer;
+/// use wsstack::extensions::ExtensionOffer;
 /// let offer = ExtensionOffer::new("x").with_param("a", Some("9".into())).with_param("b", None);
 /// let p = Params::parse(&offer, &["a", "b", "c"])?;
 /// assert_eq!(p.number("a", 8, 15)?, Some(9));
 /// assert!(p.flag("b") && !p.flag("c"));
-/// # Ok::<(), wsstack::handshake::HandshakeError>(())
+/// # Ok::<(), wsstack::extensions::NegotiationError>(())
 /// ```
 #[derive(Debug)]
 pub struct Params<'a> {
@@ -25,7 +25,7 @@ impl<'a> Params<'a> {
     pub fn parse(
         offer: &'a ExtensionOffer,
         allowed: &[&str],
-    ) -> Result<Params<'a>, HandshakeError> {
+    ) -> Result<Params<'a>, NegotiationError> {
         for (i, (name, _)) in offer.params.iter().enumerate() {
             if !allowed.iter().any(|a| a.eq_ignore_ascii_case(name)) {
                 return Err(param_error(&offer.name, name, "is not allowed"));
@@ -62,7 +62,7 @@ impl<'a> Params<'a> {
     }
 
     /// Fail if any of `names` carries a value.
-    pub fn expect_flags(&self, names: &[&str]) -> Result<(), HandshakeError> {
+    pub fn expect_flags(&self, names: &[&str]) -> Result<(), NegotiationError> {
         for name in names {
             if let Some(Some(_)) = self.get(name) {
                 return Err(param_error(self.extension, name, "takes no value"));
@@ -74,7 +74,7 @@ impl<'a> Params<'a> {
     /// A numeric parameter in `min..=max`: `Ok(None)` when absent or
     /// without a value, an error when the value is not a plain decimal in
     /// range.
-    pub fn number(&self, name: &str, min: u8, max: u8) -> Result<Option<u8>, HandshakeError> {
+    pub fn number(&self, name: &str, min: u8, max: u8) -> Result<Option<u8>, NegotiationError> {
         match self.get(name) {
             None | Some(None) => Ok(None),
             Some(Some(v)) => {
@@ -97,7 +97,7 @@ impl<'a> Params<'a> {
     }
 
     /// Fail if `name` is present without a value.
-    pub fn require_value(&self, name: &str) -> Result<(), HandshakeError> {
+    pub fn require_value(&self, name: &str) -> Result<(), NegotiationError> {
         match self.get(name) {
             Some(None) => Err(param_error(self.extension, name, "needs a value")),
             _ => Ok(()),
@@ -106,8 +106,8 @@ impl<'a> Params<'a> {
 }
 
 /// The error for a bad parameter.
-pub(crate) fn param_error(extension: &str, param: &str, problem: &str) -> HandshakeError {
-    HandshakeError::ExtensionParam {
+pub(crate) fn param_error(extension: &str, param: &str, problem: &str) -> NegotiationError {
+    NegotiationError::Param {
         extension: extension.to_owned(),
         param: param.to_owned(),
         problem: problem.to_owned(),

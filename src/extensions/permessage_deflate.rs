@@ -2,14 +2,12 @@
 
 use std::sync::Arc;
 
-use flate2::{Compress, Decompress};
-
-use super::deflate::{deflate_sync, inflate, DeflatePool, TAIL};
+use super::deflate::{DeflatePool, PooledCompressor, PooledDecompressor, Side};
 use super::params::{param_error, Params};
-use super::{Extension, ExtensionFactory, Outgoing, RSV1};
-use crate::connection::ProtocolError;
-use crate::frame::{FrameHeader, Role};
-use crate::handshake::{ExtensionOffer, HandshakeError};
+use super::{
+    Extension, ExtensionFactory, ExtensionOffer, NegotiationError, Outgoing, TransformError, RSV1,
+};
+use crate::frame::{CloseCode, FrameHeader, Role};
 
 const NAME: &str = "permessage-deflate";
 const SERVER_NCT: &str = "server_no_context_takeover";
@@ -40,7 +38,7 @@ const ALL: [&str; 4] = [SERVER_NCT, CLIENT_NCT, SERVER_BITS, CLIENT_BITS];
 /// pool for one message and returned, so idle connections hold none.
 /// Measured server-side bytes per connection at 1,000 connections after
 /// one 1 KiB message each way (`cargo run --release -p wsstack-bench --bin
-/// deflate_memory`, 2026-11-23, this project's 2-core machine):
+/// deflate_memory`, 2026-11-23, a 2-core x86-64 Linux VM):
 ///
 /// | policy | bytes per connection |
 /// |---|---|
@@ -153,7 +151,7 @@ struct Agreed {
     client_bits: Option<u8>,
 }
 
-fn agreed(response: &ExtensionOffer) -> Result<Agreed, HandshakeError> {
+fn agreed(response: &ExtensionOffer) -> Result<Agreed, NegotiationError> {
     let p = Params::parse(response, &ALL)?;
     p.expect_flags(&[SERVER_NCT, CLIENT_NCT])?;
     p.require_value(SERVER_BITS)?;
@@ -193,7 +191,7 @@ impl ExtensionFactory for PerMessageDeflate {
         vec![offer]
     }
 
-    fn check_response(&self, response: &ExtensionOffer) -> Result<(), HandshakeError> {
+    fn check_response(&self, response: &ExtensionOffer) -> Result<(), NegotiationError> {
         let a = agreed(response)?;
         // RFC 7692 §7.1.1.1 / §7.1.2.1: what we asked of the server must be
         // granted, within what we asked.
@@ -298,63 +296,29 @@ impl ExtensionFactory for PerMessageDeflate {
             Role::Client => (client, server),
         };
         Box::new(PerMessageDeflateTransform {
-            level: self.level,
             threshold: self.threshold,
-            ours,
-            theirs,
-            pool: self.pool.clone(),
-            compressor: None,
+            compressor: PooledCompressor::new(self.pool.clone(), self.level, ours),
             compressing: false,
-            decompressor: None,
+            decompressor: PooledDecompressor::new(self.pool.clone(), theirs),
             decoding: false,
             received: 0,
         })
     }
 }
 
-#[derive(Clone, Copy, Debug)]
-struct Side {
-    no_context_takeover: bool,
-    window_bits: u8,
-}
-
 /// The per-connection permessage-deflate transform.
 struct PerMessageDeflateTransform {
-    level: u32,
     threshold: usize,
-    /// What governs our compressor.
-    ours: Side,
-    /// What governs the peer's compressor (so our decompressor).
-    theirs: Side,
-    pool: Arc<DeflatePool>,
-    compressor: Option<Compress>,
+    /// Governed by our side's parameters.
+    compressor: PooledCompressor,
     /// The outgoing message being sent is compressed.
     compressing: bool,
-    decompressor: Option<Decompress>,
+    /// Governed by the peer's side's parameters.
+    decompressor: PooledDecompressor,
     /// The incoming message being received is compressed.
     decoding: bool,
     /// Compressed bytes received for the current incoming message.
     received: usize,
-}
-
-impl PerMessageDeflateTransform {
-    fn end_outgoing_message(&mut self) {
-        if self.ours.no_context_takeover {
-            if let Some(c) = self.compressor.take() {
-                self.pool
-                    .put_compressor(self.level, self.ours.window_bits, c);
-            }
-        }
-    }
-
-    fn end_incoming_message(&mut self) {
-        self.decoding = false;
-        if self.theirs.no_context_takeover {
-            if let Some(d) = self.decompressor.take() {
-                self.pool.put_decompressor(self.theirs.window_bits, d);
-            }
-        }
-    }
 }
 
 impl Extension for PerMessageDeflateTransform {
@@ -371,7 +335,7 @@ impl Extension for PerMessageDeflateTransform {
         payload: &[u8],
         frame: Outgoing,
         out: &mut Vec<u8>,
-    ) -> Result<Option<u8>, ProtocolError> {
+    ) -> Result<Option<u8>, TransformError> {
         if frame.first {
             self.compressing =
                 frame.transform && frame.message_len.is_none_or(|len| len >= self.threshold);
@@ -379,16 +343,10 @@ impl Extension for PerMessageDeflateTransform {
         if !self.compressing {
             return Ok(None);
         }
-        let (level, bits, pool) = (self.level, self.ours.window_bits, &self.pool);
-        let c = self
-            .compressor
-            .get_or_insert_with(|| pool.take_compressor(level, bits));
-        deflate_sync(c, payload, out)?;
+        // §7.2.1: the last frame drops the 00 00 ff ff the flush ends with.
+        let tail = self.compressor.compress(payload, out, frame.fin)?;
         if frame.fin {
-            // §7.2.1: drop the 00 00 ff ff the sync flush ends with.
-            if out.ends_with(&TAIL) {
-                out.truncate(out.len() - TAIL.len());
-            } else if out.is_empty() {
+            if !tail && out.is_empty() {
                 // zlib emits nothing when there is nothing new to flush
                 // (an empty message right after a flush). An empty payload
                 // would make the receiver's appended tail unreadable, so
@@ -396,20 +354,20 @@ impl Extension for PerMessageDeflateTransform {
                 out.push(0x00);
             }
             self.compressing = false;
-            self.end_outgoing_message();
+            self.compressor.end();
         }
         // §6: RSV1 marks the first frame of a compressed message only.
         Ok(Some(if frame.first { RSV1 } else { 0 }))
     }
 
-    fn decode_start(&mut self, header: &FrameHeader, first: bool) -> Result<bool, ProtocolError> {
+    fn decode_start(&mut self, header: &FrameHeader, first: bool) -> Result<bool, TransformError> {
         if first {
             self.decoding = header.rsv1;
             self.received = 0;
         } else if header.rsv1 {
-            return Err(ProtocolError::Extension {
+            return Err(TransformError::Invalid {
                 reason: "RSV1 set on a continuation frame".into(),
-                code: 1002,
+                code: CloseCode::PROTOCOL_ERROR,
             });
         }
         Ok(self.decoding)
@@ -420,13 +378,9 @@ impl Extension for PerMessageDeflateTransform {
         input: &[u8],
         out: &mut Vec<u8>,
         limit: usize,
-    ) -> Result<(), ProtocolError> {
+    ) -> Result<(), TransformError> {
         self.received += input.len();
-        let (bits, pool) = (self.theirs.window_bits, &self.pool);
-        let d = self
-            .decompressor
-            .get_or_insert_with(|| pool.take_decompressor(bits));
-        inflate(d, input, out, limit)
+        self.decompressor.inflate(input, out, limit)
     }
 
     fn decode_end(
@@ -434,7 +388,7 @@ impl Extension for PerMessageDeflateTransform {
         fin: bool,
         out: &mut Vec<u8>,
         limit: usize,
-    ) -> Result<(), ProtocolError> {
+    ) -> Result<(), TransformError> {
         if !fin {
             return Ok(());
         }
@@ -445,9 +399,10 @@ impl Extension for PerMessageDeflateTransform {
         let result = if self.received == 0 {
             Ok(())
         } else {
-            self.decode(&TAIL, out, limit)
+            self.decompressor.finish(out, limit)
         };
-        self.end_incoming_message();
+        self.decoding = false;
+        self.decompressor.end();
         result
     }
 }
@@ -553,7 +508,7 @@ mod tests {
             assert!(
                 matches!(
                     client.check_response(&bad),
-                    Err(HandshakeError::ExtensionParam { .. })
+                    Err(NegotiationError::Param { .. })
                 ),
                 "{bad}"
             );

@@ -1,4 +1,8 @@
+//! [`FrameError`]: a frame that breaks RFC 6455 §5 or a limit, with its close code.
+
 use std::fmt;
+
+use super::CloseCode;
 
 /// A frame that breaks RFC 6455 §5 or a configured limit; always the
 /// peer's fault when it comes from the decoder.
@@ -32,10 +36,10 @@ pub enum FrameError {
 impl FrameError {
     /// The close code (RFC 6455 §7.4.1) to send for this error: 1009 for a
     /// frame over the size limit, 1002 for every protocol violation.
-    pub fn close_code(&self) -> u16 {
+    pub fn close_code(&self) -> CloseCode {
         match self {
-            FrameError::FrameTooLarge { .. } => 1009,
-            _ => 1002,
+            FrameError::FrameTooLarge { .. } => CloseCode::TOO_BIG,
+            _ => CloseCode::PROTOCOL_ERROR,
         }
     }
 }

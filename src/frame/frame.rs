@@ -26,7 +26,7 @@ pub struct Frame {
     /// The opcode.
     pub opcode: OpCode,
     /// The masking key: set on received masked frames; on frames to send,
-    /// the key to mask with (a client-side [`FrameSocket`](super::FrameSocket)
+    /// the key to mask with (a client-side [`FrameSocket`](crate::FrameSocket)
     /// draws one from its [`MaskSource`](super::MaskSource) when unset).
     pub mask: Option<[u8; 4]>,
     /// The unmasked payload.

@@ -1,8 +1,9 @@
 //! The frame layer (RFC 6455 §5): opcodes, frames, header encoding,
-//! masking, an incremental decoder with limits, and [`FrameSocket`], which
-//! sends and receives raw frames over any `Read + Write` stream.
+//! masking, close codes, and an incremental decoder with limits.
 //!
-//! Everything here except [`FrameSocket`] is sans-I/O.
+//! Everything here is sans-I/O; [`FrameSocket`](crate::FrameSocket), which
+//! sends and receives raw frames over a `Read + Write` stream, is a driver
+//! in [`crate::io`].
 //!
 //! ```
 //! use wsstack::frame::{Frame, FrameDecoder, Decoded, OpCode};
@@ -22,22 +23,24 @@
 //! # Ok::<(), wsstack::frame::FrameError>(())
 //! ```
 
+mod close_code;
 mod decoder;
 mod error;
 #[allow(clippy::module_inception)]
 mod frame;
 mod header;
+mod kind;
 mod mask;
 mod opcode;
-mod socket;
 
+pub use close_code::{is_valid_close_code, CloseCode};
 pub use decoder::{Decoded, FrameDecoder};
 pub use error::FrameError;
 pub use frame::Frame;
 pub use header::{FrameHeader, MAX_HEADER_LEN};
+pub use kind::MessageKind;
 pub use mask::{apply_mask, FixedMask, MaskSource, RandomMask};
 pub use opcode::OpCode;
-pub use socket::FrameSocket;
 
 /// Which end of the connection we are. It decides masking (RFC 6455 §5.1):
 /// a client masks every frame it sends, a server masks none, and each

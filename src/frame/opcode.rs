@@ -1,3 +1,5 @@
+//! [`OpCode`]: the four-bit frame opcode (RFC 6455 §5.2).
+
 use std::fmt;
 
 /// A frame opcode (RFC 6455 §5.2): four bits, all sixteen values

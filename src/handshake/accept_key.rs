@@ -1,3 +1,5 @@
+//! The `Sec-WebSocket-Accept` key (RFC 6455 §4.2.2): SHA-1 of the client key and the GUID, base64.
+
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use sha1::{Digest, Sha1};

@@ -2,11 +2,11 @@
 //! the response.
 
 use super::auth::basic_auth_header;
-use super::extension_header::{parse_extensions, ExtensionOffer};
 use super::headers::is_safe_field;
 use super::{accept_key, generate_key, HandshakeError, Headers, Response, WsUrl};
+use crate::config::Limits;
 use crate::extensions::{self, Extension, ExtensionFactory, SharedFactory};
-use crate::Limits;
+use crate::extensions::{parse_extensions, ExtensionOffer};
 
 /// What a successful handshake agreed on.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -1,4 +1,8 @@
+//! [`HandshakeError`]: why an opening handshake failed, and the HTTP status it answers.
+
 use std::fmt;
+
+use crate::extensions::NegotiationError;
 
 /// Why an opening handshake failed.
 ///
@@ -46,8 +50,10 @@ pub enum HandshakeError {
     Unauthorized,
     /// The application refused the request with this status.
     Refused(u16),
-    /// A malformed `Sec-WebSocket-Extensions` header.
-    ExtensionHeader(String),
+    /// Extension negotiation failed: a malformed
+    /// `Sec-WebSocket-Extensions` header, or a response that does not fit
+    /// the offers.
+    Extension(NegotiationError),
     /// The server answered with a status other than 101.
     UnexpectedStatus {
         /// The status code.
@@ -61,21 +67,6 @@ pub enum HandshakeError {
     AcceptMismatch,
     /// The server chose a subprotocol we did not offer, or several.
     UnofferedSubprotocol(String),
-    /// The server accepted an extension we did not offer.
-    UnofferedExtension(String),
-    /// The server accepted the same extension twice, or two that use the
-    /// same RSV bit.
-    DuplicateExtension(String),
-    /// An extension parameter that is not allowed, repeated, out of range
-    /// or missing a value.
-    ExtensionParam {
-        /// The extension.
-        extension: String,
-        /// The parameter.
-        param: String,
-        /// What is wrong with it.
-        problem: String,
-    },
     /// The caller's URL is not a usable `ws://` or `wss://` URL.
     InvalidUrl(String),
     /// The caller supplied a header name or value that would break HTTP
@@ -98,7 +89,7 @@ impl HandshakeError {
             | HandshakeError::MissingKey
             | HandshakeError::InvalidKey
             | HandshakeError::MissingVersion
-            | HandshakeError::ExtensionHeader(_) => 400,
+            | HandshakeError::Extension(NegotiationError::Header(_)) => 400,
             HandshakeError::UnsupportedVersion(_) => 426,
             HandshakeError::OriginNotAllowed(_) => 403,
             HandshakeError::Unauthorized => 401,
@@ -146,9 +137,7 @@ impl fmt::Display for HandshakeError {
             HandshakeError::OriginNotAllowed(None) => f.write_str("missing Origin header"),
             HandshakeError::Unauthorized => f.write_str("missing or wrong credentials"),
             HandshakeError::Refused(status) => write!(f, "refused by the application ({status})"),
-            HandshakeError::ExtensionHeader(why) => {
-                write!(f, "malformed Sec-WebSocket-Extensions: {why}")
-            }
+            HandshakeError::Extension(e) => e.fmt(f),
             HandshakeError::UnexpectedStatus { status, reason } => {
                 write!(f, "server answered {status} {reason} instead of 101")
             }
@@ -159,20 +148,6 @@ impl fmt::Display for HandshakeError {
             HandshakeError::UnofferedSubprotocol(p) => {
                 write!(f, "server chose subprotocol {p:?}, which was not offered")
             }
-            HandshakeError::UnofferedExtension(e) => {
-                write!(f, "server accepted extension {e:?}, which was not offered")
-            }
-            HandshakeError::DuplicateExtension(e) => {
-                write!(
-                    f,
-                    "server accepted extension {e:?} twice or with a conflicting one"
-                )
-            }
-            HandshakeError::ExtensionParam {
-                extension,
-                param,
-                problem,
-            } => write!(f, "extension {extension:?}: parameter {param:?} {problem}"),
             HandshakeError::InvalidUrl(why) => write!(f, "invalid WebSocket URL: {why}"),
             HandshakeError::InvalidHeader(name) => {
                 write!(f, "header {name:?} has a name or value that cannot be sent")
@@ -182,3 +157,9 @@ impl fmt::Display for HandshakeError {
 }
 
 impl std::error::Error for HandshakeError {}
+
+impl From<NegotiationError> for HandshakeError {
+    fn from(e: NegotiationError) -> Self {
+        HandshakeError::Extension(e)
+    }
+}

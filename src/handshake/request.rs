@@ -2,9 +2,9 @@
 //! decide on it.
 
 use super::auth::{parse_basic_auth, Credentials};
-use super::extension_header::{parse_extensions, ExtensionOffer};
 use super::{HandshakeError, Headers};
-use crate::Limits;
+use crate::config::Limits;
+use crate::extensions::{parse_extensions, ExtensionOffer};
 
 /// A parsed HTTP upgrade request.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -114,7 +114,7 @@ impl Request {
     }
 
     /// The `Sec-WebSocket-Version` header.
-    pub fn version(&self) -> Option<&str> {
+    pub fn websocket_version(&self) -> Option<&str> {
         self.header("sec-websocket-version")
     }
 
@@ -127,7 +127,7 @@ impl Request {
     /// Extensions offered in `Sec-WebSocket-Extensions`, in order.
     pub fn extensions(&self) -> Result<Vec<ExtensionOffer>, HandshakeError> {
         let values: Vec<&str> = self.headers.get_all("sec-websocket-extensions").collect();
-        parse_extensions(&values)
+        Ok(parse_extensions(&values)?)
     }
 
     /// HTTP Basic credentials from `Authorization`, if present and

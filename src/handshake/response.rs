@@ -2,7 +2,7 @@
 //! serialising (server side).
 
 use super::{HandshakeError, Headers};
-use crate::Limits;
+use crate::config::Limits;
 
 /// An HTTP response head: status, reason and headers.
 #[derive(Clone, Debug, PartialEq, Eq)]

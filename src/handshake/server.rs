@@ -10,8 +10,8 @@ use base64::Engine;
 use super::auth::{constant_time_eq, Credentials};
 use super::headers::is_safe_field;
 use super::{accept_key, HandshakeError, Headers, Request, Response};
+use crate::config::Limits;
 use crate::extensions::{self, Agreement, Extension, ExtensionFactory, SharedFactory};
-use crate::Limits;
 
 /// The application's own check on a request, run after the built-in ones:
 /// `Ok(())` to go on, or a [`Rejection`] with the status to answer.
@@ -392,7 +392,7 @@ impl ServerConfig {
         if STANDARD.decode(key).map(|k| k.len()) != Ok(16) {
             return Err(HandshakeError::InvalidKey);
         }
-        match req.version().map(str::trim) {
+        match req.websocket_version().map(str::trim) {
             None => return Err(HandshakeError::MissingVersion),
             Some("13") => {}
             Some(other) => return Err(HandshakeError::UnsupportedVersion(other.to_owned())),

@@ -1,16 +1,19 @@
-//! The blocking, message-level [`Connection`] (wspy's `Connection`).
+//! The blocking, message-level [`Connection`] over any `Read + Write`
+//! stream.
 
 use std::io::{self, Read, Write};
 
-use crate::connection::{Config, Engine, Event, Message, MessageKind};
+use crate::connection::{Config, Engine, Event, Message};
+use crate::driver::{client_engine, close_for, dispatch, server_engine, Dispatched, EventTarget};
+use crate::error::Error;
 use crate::extensions::Extension;
+use crate::frame::{CloseCode, MessageKind, Role};
 use crate::handshake::{ClientRequest, Request, Response, ServerConfig};
-use crate::{Error, Role};
 
 const READ_CHUNK: usize = 16 * 1024;
 
-/// Callbacks for [`Connection::receive_forever`], mirroring wspy's
-/// `Connection` subclasses. Every method has a default that does nothing.
+/// Callbacks for [`Connection::receive_forever`]: implement the ones you
+/// need; every method has a default that does nothing.
 pub trait ConnectionHandler<S: Read + Write> {
     /// The connection is ready (called once, first).
     fn on_open(&mut self, _conn: &mut Connection<S>) {}
@@ -23,7 +26,7 @@ pub trait ConnectionHandler<S: Read + Write> {
     /// The connection closed, with the peer's code and reason (1005 when
     /// its Close had none, 1006 when the transport ended without one, or
     /// the code we failed the connection with).
-    fn on_close(&mut self, _conn: &mut Connection<S>, _code: u16, _reason: &str) {}
+    fn on_close(&mut self, _conn: &mut Connection<S>, _code: CloseCode, _reason: &str) {}
     /// The connection failed (protocol error or I/O error); `on_close`
     /// follows.
     fn on_error(&mut self, _conn: &mut Connection<S>, _error: &Error) {}
@@ -52,7 +55,7 @@ pub struct Connection<S> {
     engine: Engine,
     read_buf: Vec<u8>,
     out: Vec<u8>,
-    close_status: Option<(u16, String)>,
+    close_status: Option<(CloseCode, String)>,
 }
 
 impl<S> std::fmt::Debug for Connection<S> {
@@ -90,15 +93,21 @@ impl<S: Read + Write> Connection<S> {
         extensions: Vec<Box<dyn Extension>>,
         buffered: &[u8],
     ) -> Result<Connection<S>, Error> {
-        let mut engine = Engine::new(role, config)?.with_extensions(extensions)?;
+        let engine = Engine::new(role, config)?.with_extensions(extensions)?;
+        Ok(Connection::from_engine(stream, engine, buffered))
+    }
+
+    /// Wrap a stream whose handshake is done and the engine built for it,
+    /// with bytes already read past the handshake.
+    pub fn from_engine(stream: S, mut engine: Engine, buffered: &[u8]) -> Connection<S> {
         engine.receive(buffered);
-        Ok(Connection {
+        Connection {
             stream,
             engine,
             read_buf: vec![0; READ_CHUNK],
             out: Vec::new(),
             close_status: None,
-        })
+        }
     }
 
     /// Accept the opening handshake on `stream` (server side), with the
@@ -109,10 +118,11 @@ impl<S: Read + Write> Connection<S> {
         config: Config,
     ) -> Result<(Connection<S>, Request), Error> {
         let up = crate::io::accept(stream, handshake)?;
-        let extensions = handshake.build_extensions(&up.extensions);
-        let conn =
-            Connection::with_extensions(up.stream, Role::Server, config, extensions, &up.buffered)?;
-        Ok((conn, up.request))
+        let engine = server_engine(config, handshake, &up.extensions)?;
+        Ok((
+            Connection::from_engine(up.stream, engine, &up.buffered),
+            up.request,
+        ))
     }
 
     /// Run the opening handshake on `stream` (client side).
@@ -122,10 +132,11 @@ impl<S: Read + Write> Connection<S> {
         config: Config,
     ) -> Result<(Connection<S>, Response), Error> {
         let up = crate::io::connect(stream, request)?;
-        let extensions = request.build_extensions(&up.negotiated);
-        let conn =
-            Connection::with_extensions(up.stream, Role::Client, config, extensions, &up.buffered)?;
-        Ok((conn, up.response))
+        let engine = client_engine(config, request, &up.negotiated)?;
+        Ok((
+            Connection::from_engine(up.stream, engine, &up.buffered),
+            up.response,
+        ))
     }
 
     /// The protocol engine (for its state and configuration).
@@ -134,7 +145,7 @@ impl<S: Read + Write> Connection<S> {
     }
 
     /// The code and reason the connection closed with, once closed.
-    pub fn close_status(&self) -> Option<(u16, &str)> {
+    pub fn close_status(&self) -> Option<(CloseCode, &str)> {
         self.close_status.as_ref().map(|(c, r)| (*c, r.as_str()))
     }
 
@@ -155,10 +166,11 @@ impl<S: Read + Write> Connection<S> {
                 Ok(None) if self.engine.is_closed() => return Err(Error::ConnectionClosed),
                 Ok(None) => self.fill()?,
                 Err(e) => {
+                    let e = Error::Protocol(e);
                     if self.close_status.is_none() {
-                        self.close_status = Some((e.close_code(), e.to_string()));
+                        self.close_status = Some(close_for(&e));
                     }
-                    return Err(Error::Protocol(e));
+                    return Err(e);
                 }
             }
         }
@@ -170,8 +182,7 @@ impl<S: Read + Write> Connection<S> {
     pub fn recv(&mut self) -> Result<Option<Message>, Error> {
         loop {
             match self.next_event() {
-                Ok(Event::Text(t)) => return Ok(Some(Message::Text(t))),
-                Ok(Event::Binary(b)) => return Ok(Some(Message::Binary(b))),
+                Ok(Event::Message(m)) => return Ok(Some(m)),
                 Ok(Event::Closed { .. }) | Err(Error::ConnectionClosed) => return Ok(None),
                 Ok(_) => {}
                 Err(e) => return Err(e),
@@ -191,7 +202,7 @@ impl<S: Read + Write> Connection<S> {
                     kind, data, last, ..
                 }) => break (kind, data, last),
                 // A message that started before streaming was switched on.
-                Ok(Event::Text(_) | Event::Binary(_)) => continue,
+                Ok(Event::Message(_)) => continue,
                 Ok(Event::Closed { .. }) | Err(Error::ConnectionClosed) => {
                     self.engine.set_streaming(false);
                     return Ok(None);
@@ -268,7 +279,11 @@ impl<S: Read + Write> Connection<S> {
     /// Close: send our Close, then read (discarding messages) until the
     /// peer's Close arrives, and return the peer's code and reason. Blocks
     /// until then; set a read timeout on the stream to bound it.
-    pub fn close(&mut self, code: u16, reason: &str) -> Result<(u16, String), Error> {
+    pub fn close(
+        &mut self,
+        code: impl Into<CloseCode>,
+        reason: &str,
+    ) -> Result<(CloseCode, String), Error> {
         self.engine.close(code, reason)?;
         self.flush()?;
         loop {
@@ -276,7 +291,7 @@ impl<S: Read + Write> Connection<S> {
                 Ok(Event::Closed { code, reason }) => return Ok((code, reason)),
                 Ok(_) => {}
                 Err(Error::ConnectionClosed) => {
-                    let (c, r) = self.close_status().unwrap_or((1006, ""));
+                    let (c, r) = self.close_status().unwrap_or((CloseCode::ABNORMAL, ""));
                     return Ok((c, r.to_owned()));
                 }
                 Err(e) => return Err(e),
@@ -285,33 +300,26 @@ impl<S: Read + Write> Connection<S> {
     }
 
     /// Run the connection until it closes, calling `handler` for each
-    /// event (wspy's `receive_forever`).
+    /// event: `on_open` first, then messages, pings and pongs, then
+    /// `on_error` if it failed, and `on_close` last.
     pub fn receive_forever<H: ConnectionHandler<S>>(&mut self, handler: &mut H) {
         handler.on_open(self);
-        loop {
-            match self.next_event() {
-                Ok(Event::Text(t)) => handler.on_message(self, Message::Text(t)),
-                Ok(Event::Binary(b)) => handler.on_message(self, Message::Binary(b)),
-                Ok(Event::Ping(p)) => handler.on_ping(self, &p),
-                Ok(Event::Pong(p)) => handler.on_pong(self, &p),
-                Ok(Event::Chunk { .. }) => {}
-                Ok(Event::Closed { code, reason }) => {
-                    handler.on_close(self, code, &reason);
-                    return;
-                }
-                Err(Error::ConnectionClosed) => return,
-                Err(e) => {
-                    handler.on_error(self, &e);
-                    let (code, reason) = match &e {
-                        Error::Protocol(p) => (p.close_code(), p.to_string()),
-                        _ => (1006, e.to_string()),
-                    };
-                    self.close_status.get_or_insert((code, reason.clone()));
-                    handler.on_close(self, code, &reason);
-                    return;
-                }
+        let mut target = Target {
+            conn: self,
+            handler,
+        };
+        // `next_event` reads until there is an event, so `dispatch` returns
+        // only at the end.
+        let (code, reason) = loop {
+            if let Dispatched::Ended { code, reason } = dispatch(&mut target) {
+                break (code, reason);
             }
-        }
+        };
+        target
+            .conn
+            .close_status
+            .get_or_insert((code, reason.clone()));
+        target.handler.on_close(target.conn, code, &reason);
     }
 
     fn flush(&mut self) -> Result<(), Error> {
@@ -353,6 +361,52 @@ impl<S: Read + Write> Connection<S> {
     /// Give back the stream (drop it to close the transport).
     pub fn into_inner(self) -> S {
         self.stream
+    }
+}
+
+/// [`receive_forever`](Connection::receive_forever)'s adapter of a
+/// [`ConnectionHandler`] to the one dispatch.
+struct Target<'a, S, H> {
+    conn: &'a mut Connection<S>,
+    handler: &'a mut H,
+}
+
+impl<S: Read + Write, H: ConnectionHandler<S>> EventTarget for Target<'_, S, H> {
+    fn poll_event(&mut self) -> Result<Option<Event>, Error> {
+        match self.conn.next_event() {
+            Ok(event) => Ok(Some(event)),
+            Err(Error::ConnectionClosed) => {
+                let (code, reason) = self
+                    .conn
+                    .close_status
+                    .clone()
+                    .unwrap_or((CloseCode::ABNORMAL, String::new()));
+                Ok(Some(Event::Closed { code, reason }))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn on_message(&mut self, message: Message) -> bool {
+        self.handler.on_message(self.conn, message);
+        true
+    }
+
+    fn on_ping(&mut self, payload: &[u8]) -> bool {
+        self.handler.on_ping(self.conn, payload);
+        true
+    }
+
+    fn on_pong(&mut self, payload: &[u8]) -> bool {
+        self.handler.on_pong(self.conn, payload);
+        true
+    }
+
+    fn on_error(&mut self, error: &Error) {
+        self.conn
+            .close_status
+            .get_or_insert_with(|| close_for(error));
+        self.handler.on_error(self.conn, error);
     }
 }
 

@@ -6,16 +6,18 @@
 //! handshake are returned in `buffered`, never lost.
 
 mod connection;
+mod frame_socket;
 
 pub use connection::{Connection, ConnectionHandler, MessageReader};
+pub use frame_socket::FrameSocket;
 
 use std::io::{Read, Write};
 
+use crate::driver::{ClientHandshake, ClientProgress, ServerHandshake, ServerProgress};
+use crate::error::Error;
 use crate::handshake::{
-    parse_request, parse_response, ClientRequest, HandshakeError, Negotiated, Rejection, Request,
-    Response, ServerConfig,
+    ClientRequest, HandshakeError, Negotiated, Rejection, Request, Response, ServerConfig,
 };
-use crate::Error;
 
 const CHUNK: usize = 4096;
 
@@ -59,28 +61,31 @@ pub fn accept<S: Read + Write>(
     config: &ServerConfig,
 ) -> Result<ServerUpgrade<S>, Error> {
     config.limits.validate()?;
-    let mut buf = Vec::new();
-    let (request, used) = loop {
-        match parse_request(&buf, &config.limits) {
-            Ok(Some(done)) => break done,
-            Ok(None) => {}
-            Err(e) => return Err(reject(&mut stream, Rejection::from_error(e))),
+    let mut handshake = ServerHandshake::new(config.limits);
+    let mut chunk = [0u8; CHUNK];
+    let mut progress = handshake.receive(&[]);
+    let (request, leftover) = loop {
+        match progress {
+            ServerProgress::NeedMore => {}
+            ServerProgress::Request { request, leftover } => break (*request, leftover),
+            ServerProgress::Reject(rejection) => return Err(reject(&mut stream, rejection)),
         }
-        if read_more(&mut stream, &mut buf)? == 0 {
+        let n = read_some(&mut stream, &mut chunk)?;
+        if n == 0 {
             return Err(Error::Io(std::io::ErrorKind::UnexpectedEof.into()));
         }
+        progress = handshake.receive(&chunk[..n]);
     };
-    match config.accept(&request) {
+    match ServerHandshake::decide(config, &request, |_| Ok(())) {
         Ok(accepted) => {
             stream.write_all(&accepted.to_bytes())?;
             stream.flush()?;
-            buf.drain(..used);
             Ok(ServerUpgrade {
                 stream,
                 request,
                 subprotocol: accepted.subprotocol,
                 extensions: accepted.extensions,
-                buffered: buf,
+                buffered: leftover,
             })
         }
         Err(rejection) => Err(reject(&mut stream, rejection)),
@@ -102,27 +107,29 @@ pub fn connect<S: Read + Write>(
     request: &ClientRequest,
 ) -> Result<ClientUpgrade<S>, Error> {
     request.limits.validate()?;
-    stream.write_all(&request.to_bytes())?;
+    let (mut handshake, bytes) = ClientHandshake::start(request)?;
+    stream.write_all(&bytes)?;
     stream.flush()?;
-    let mut buf = Vec::new();
-    let (response, used) = loop {
-        if let Some(done) = parse_response(&buf, &request.limits)? {
-            break done;
-        }
-        if read_more(&mut stream, &mut buf)? == 0 {
+    let mut chunk = [0u8; CHUNK];
+    loop {
+        let n = read_some(&mut stream, &mut chunk)?;
+        if n == 0 {
             return Err(Error::Io(std::io::ErrorKind::UnexpectedEof.into()));
         }
-    };
-    let negotiated = request
-        .validate_response(&response)
-        .map_err(Error::Handshake)?;
-    buf.drain(..used);
-    Ok(ClientUpgrade {
-        stream,
-        response,
-        negotiated,
-        buffered: buf,
-    })
+        if let ClientProgress::Upgraded {
+            response,
+            negotiated,
+            leftover,
+        } = handshake.receive(request, &chunk[..n])?
+        {
+            return Ok(ClientUpgrade {
+                stream,
+                response: *response,
+                negotiated,
+                buffered: leftover,
+            });
+        }
+    }
 }
 
 /// Connect over TCP to the URL's host and port and run the client
@@ -143,19 +150,12 @@ pub fn connect_tcp(request: &ClientRequest) -> Result<ClientUpgrade<std::net::Tc
     connect(tcp, request)
 }
 
-fn read_more<S: Read>(stream: &mut S, buf: &mut Vec<u8>) -> Result<usize, Error> {
-    let old = buf.len();
-    buf.resize(old + CHUNK, 0);
-    let n = loop {
-        match stream.read(&mut buf[old..]) {
-            Ok(n) => break n,
+fn read_some<S: Read>(stream: &mut S, chunk: &mut [u8]) -> Result<usize, Error> {
+    loop {
+        match stream.read(chunk) {
+            Ok(n) => return Ok(n),
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => {
-                buf.truncate(old);
-                return Err(Error::Io(e));
-            }
+            Err(e) => return Err(Error::Io(e)),
         }
-    };
-    buf.truncate(old + n);
-    Ok(n)
+    }
 }

@@ -5,8 +5,9 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::Backpressure;
+use crate::connection::Message;
+use crate::frame::CloseCode;
 use crate::handshake::Request;
-use crate::Message;
 
 /// Identifies a message accepted by [`Client::send`]; reported again by
 /// [`Handler::on_sent`](super::Handler::on_sent).
@@ -42,7 +43,7 @@ impl std::error::Error for SendError {}
 /// How a server driver carries out a client's commands.
 pub(crate) trait Link: Send + Sync {
     fn send(&self, message: Message, policy: Option<Backpressure>) -> Result<MessageId, SendError>;
-    fn close(&self, code: u16, reason: &str);
+    fn close(&self, code: CloseCode, reason: &str);
     fn buffered_amount(&self) -> usize;
 }
 
@@ -153,9 +154,11 @@ impl<D> Client<D> {
         self.shared.link.send(message.into(), Some(policy))
     }
 
-    /// Start the close handshake (queued messages are sent first).
-    pub fn close(&self, code: u16, reason: &str) {
-        self.shared.link.close(code, reason);
+    /// Start the close handshake with `code` (a [`CloseCode`] or a `u16`
+    /// from 1000-1003, 1007-1014 or 3000-4999; anything else closes with
+    /// 1011). Messages accepted before are sent first.
+    pub fn close(&self, code: impl Into<CloseCode>, reason: &str) {
+        self.shared.link.close(code.into(), reason);
     }
 
     /// Bytes accepted by `send` and not yet written to the socket.

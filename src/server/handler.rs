@@ -1,12 +1,14 @@
 //! The [`Handler`] trait both servers run.
 
 use super::{Client, MessageId};
+use crate::connection::Message;
+use crate::error::Error;
+use crate::frame::CloseCode;
 use crate::handshake::{Rejection, Request};
-use crate::{Error, Message};
 
-/// The application's side of a server, after wspy's overridable `Server`
-/// methods. Either server runs the same handler unchanged. Every method
-/// has a default that does nothing (or accepts).
+/// The application's side of a server: override the callbacks you need.
+/// Either server runs the same handler unchanged. Every method has a
+/// default that does nothing (or accepts).
 ///
 /// Callbacks for one client are never run concurrently, and always in
 /// order: `on_open` first, `on_close` last. Callbacks for different
@@ -22,7 +24,7 @@ use crate::{Error, Message};
 /// struct Echo;
 ///
 /// impl Handler for Echo {
-///     /// Per-client state, owned by the application (seed 000's `client.data`).
+///     /// Per-client state, owned by the application.
 ///     type Data = u32;
 ///
 ///     fn on_message(&self, client: &Client<u32>, message: Message) {
@@ -59,13 +61,16 @@ pub trait Handler: Send + Sync + 'static {
     /// The client is gone: the close handshake finished (the peer's code
     /// and reason), the connection failed (the code we sent) or the
     /// transport dropped (1006). Called exactly once per opened client.
-    fn on_close(&self, _client: &Client<Self::Data>, _code: u16, _reason: &str) {}
+    fn on_close(&self, _client: &Client<Self::Data>, _code: CloseCode, _reason: &str) {}
 
-    /// The connection failed; `on_close` follows.
+    /// The connection failed: a protocol violation by the peer
+    /// ([`Error::Protocol`]), or a transport failure such as a reset, a
+    /// broken pipe or a write timeout ([`Error::Io`]). Reported once;
+    /// `on_close` follows.
     fn on_error(&self, _client: &Client<Self::Data>, _error: &Error) {}
 
     /// A message accepted by [`Client::send`] has been written to the
-    /// socket completely. Event-loop server only (wspy's `onsent`); the
+    /// socket completely. Event-loop server only; the
     /// threaded server writes before `send` returns and never calls it.
     fn on_sent(&self, _client: &Client<Self::Data>, _id: MessageId) {}
 }

@@ -1,6 +1,6 @@
 //! Servers: a threaded [`ThreadedServer`] (a thread per client) and an
 //! event-loop [`EventLoopServer`] (mio/epoll, feature `mio`), both running
-//! the same [`Handler`] — wspy's `Server` and `AsyncServer`.
+//! the same [`Handler`].
 //!
 //! Both are drivers: they own sockets, threads, readiness and timers, and
 //! leave every protocol decision to the [`Engine`](crate::connection::Engine)
@@ -8,7 +8,7 @@
 //!
 //! ```no_run
 //! use wsstack::server::{Client, Handler, ServerBuilder};
-//! use wsstack::Message;
+//! use wsstack::{CloseCode, Message};
 //!
 //! struct EchoServer;
 //!
@@ -20,7 +20,7 @@
 //!     fn on_message(&self, client: &Client, message: Message) {
 //!         let _ = client.send(message);
 //!     }
-//!     fn on_close(&self, client: &Client, code: u16, reason: &str) {
+//!     fn on_close(&self, client: &Client, code: CloseCode, reason: &str) {
 //!         println!("{client} left: {code} {reason}");
 //!     }
 //! }
@@ -28,10 +28,11 @@
 //! let server = ServerBuilder::new().address("127.0.0.1:8000").bind_threaded()?;
 //! let handle = server.handle(); // handle.shutdown() stops it from any thread
 //! server.run(EchoServer)?;
-//! # Ok::<(), std::io::Error>(())
+//! # Ok::<(), wsstack::Error>(())
 //! ```
 
 mod client;
+mod dispatch;
 #[cfg(feature = "mio")]
 mod event_loop;
 mod handler;
@@ -50,6 +51,8 @@ pub use shared::{ServerHandle, ServerStats};
 pub use threaded::ThreadedServer;
 
 use crate::connection::Config;
+use crate::error::Error;
+use crate::frame::CloseCode;
 use crate::handshake::ServerConfig;
 
 /// What to do with a message that would take a client's queue past its
@@ -59,9 +62,9 @@ use crate::handshake::ServerConfig;
 pub enum Backpressure {
     /// Drop the message, count it, and return [`SendError::Dropped`].
     Drop,
-    /// Close the client with this code (1008 policy violation or 1013 try
-    /// again later) and return [`SendError::Closed`].
-    Close(u16),
+    /// Close the client with this code ([`CloseCode::POLICY_VIOLATION`] or
+    /// [`CloseCode::TRY_AGAIN_LATER`]) and return [`SendError::Closed`].
+    Close(CloseCode),
     /// Refuse the message with [`SendError::Full`]; the application retries
     /// later (e.g. after [`Handler::on_sent`]).
     Retry,
@@ -184,23 +187,48 @@ impl ServerBuilder {
         self
     }
 
-    pub(crate) fn resolve(&self) -> io::Result<SocketAddr> {
-        self.config
-            .validate()
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-        self.address.to_socket_addrs()?.next().ok_or_else(|| {
-            io::Error::new(io::ErrorKind::InvalidInput, "address resolves to nothing")
+    pub(crate) fn resolve(&self) -> Result<SocketAddr, Error> {
+        self.config.validate()?;
+        self.handshake.limits.validate()?;
+        let address = &self.address;
+        let named = |e: io::Error| {
+            Error::Io(io::Error::new(
+                e.kind(),
+                format!("cannot use address {address:?}: {e}"),
+            ))
+        };
+        self.address
+            .to_socket_addrs()
+            .map_err(named)?
+            .next()
+            .ok_or_else(|| {
+                named(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "it resolves to nothing",
+                ))
+            })
+    }
+
+    /// Bind a listener on the resolved address; an error names the
+    /// address.
+    pub(crate) fn listen(&self) -> Result<std::net::TcpListener, Error> {
+        let addr = self.resolve()?;
+        std::net::TcpListener::bind(addr).map_err(|e| {
+            Error::Io(io::Error::new(
+                e.kind(),
+                format!("cannot listen on {addr}: {e}"),
+            ))
         })
     }
 
     /// Bind a [`ThreadedServer`].
-    pub fn bind_threaded(self) -> io::Result<ThreadedServer> {
+    pub fn bind_threaded(self) -> Result<ThreadedServer, Error> {
         ThreadedServer::bind(self)
     }
 
     /// Bind an [`EventLoopServer`].
     #[cfg(feature = "mio")]
-    pub fn bind_event_loop(self) -> io::Result<EventLoopServer> {
+    pub fn bind_event_loop(self) -> Result<EventLoopServer, Error> {
         EventLoopServer::bind(self)
     }
 }

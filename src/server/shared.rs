@@ -4,9 +4,6 @@ use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use super::Handler;
-use crate::handshake::{Accepted, Rejection, Request, ServerConfig};
-
 type Waker = Box<dyn Fn() + Send + Sync>;
 
 #[derive(Default)]
@@ -121,25 +118,6 @@ impl ServerHandle {
             ))
         }
     }
-}
-
-/// The handshake decision both servers make: the configuration's checks
-/// and hook first, then the handler's `on_handshake` (a panic there
-/// answers 500).
-pub(crate) fn decide<H: Handler>(
-    handler: &H,
-    state: &ServerState,
-    config: &ServerConfig,
-    request: &Request,
-) -> Result<Accepted, Rejection> {
-    let accepted = config.accept(request)?;
-    let mut verdict = Ok(());
-    if !guarded(state, "on_handshake", || {
-        verdict = handler.on_handshake(request)
-    }) {
-        verdict = Err(Rejection::status(500));
-    }
-    verdict.map(|()| accepted)
 }
 
 /// Run a handler callback, turning a panic into `false` (and a log line).

@@ -10,11 +10,14 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use super::client::Link;
-use super::shared::{decide, guarded, ServerState};
+use super::dispatch::{decide, deliver, report_close, transport_loss, EngineAccess};
+use super::shared::{guarded, ServerState};
 use super::{Backpressure, Client, Handler, MessageId, SendError, ServerBuilder, ServerHandle};
-use crate::connection::{Engine, Event};
-use crate::handshake::{parse_request, Rejection};
-use crate::{Error, Message};
+use crate::connection::{Engine, Event, Message};
+use crate::driver::{server_engine, Linger, ServerHandshake, ServerProgress};
+use crate::error::Error;
+use crate::frame::CloseCode;
+use crate::handshake::{Rejection, Request};
 
 const READ_CHUNK: usize = 16 * 1024;
 /// The longest a client thread blocks in `read` before looking at its
@@ -28,7 +31,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// A thread per client (wspy's `Server`). Sends from other threads write
+/// A thread per client. Sends from other threads write
 /// directly, blocking the sender until the bytes are with the kernel
 /// (bounded by the write timeout). Build with
 /// [`ServerBuilder::bind_threaded`].
@@ -51,6 +54,8 @@ struct Conn {
     engine: Mutex<Engine>,
     writer: Mutex<TcpStream>,
     next_id: AtomicU64,
+    /// The first write failure, reported by the client's own thread.
+    write_error: Mutex<Option<io::Error>>,
 }
 
 impl Conn {
@@ -60,9 +65,20 @@ impl Conn {
         let mut out = Vec::new();
         lock(&self.engine).poll_transmit(&mut out);
         if !out.is_empty() {
-            writer.write_all(&out)?;
+            if let Err(e) = writer.write_all(&out) {
+                self.write_failed(&writer, e);
+                return Err(io::ErrorKind::BrokenPipe.into());
+            }
         }
         Ok(())
+    }
+
+    /// Keep the first write error for the client's thread to report, and
+    /// cut the transport so that its blocked read returns.
+    fn write_failed(&self, writer: &TcpStream, error: io::Error) {
+        log::debug!("write to client failed: {error}");
+        lock(&self.write_error).get_or_insert(error);
+        let _ = writer.shutdown(Shutdown::Both);
     }
 
     fn fail_transport(&self) {
@@ -88,25 +104,24 @@ impl Link for ThreadedLink {
             engine.poll_transmit(&mut out);
         }
         if let Err(e) = writer.write_all(&out) {
-            log::debug!("write to client failed: {e}");
-            let _ = writer.shutdown(Shutdown::Both);
+            self.conn.write_failed(&writer, e);
             return Err(SendError::Closed);
         }
         Ok(self.conn.next_id.fetch_add(1, Ordering::Relaxed))
     }
 
-    fn close(&self, code: u16, reason: &str) {
+    fn close(&self, code: CloseCode, reason: &str) {
         let mut writer = lock(&self.conn.writer);
         let mut out = Vec::new();
         {
             let mut engine = lock(&self.conn.engine);
             if engine.close(code, reason).is_err() {
-                let _ = engine.close(1000, "");
+                let _ = engine.close(CloseCode::INTERNAL_ERROR, "");
             }
             engine.poll_transmit(&mut out);
         }
-        if writer.write_all(&out).is_err() {
-            let _ = writer.shutdown(Shutdown::Both);
+        if let Err(e) = writer.write_all(&out) {
+            self.conn.write_failed(&writer, e);
         }
     }
 
@@ -121,8 +136,8 @@ struct Registry {
 }
 
 impl ThreadedServer {
-    pub(crate) fn bind(options: ServerBuilder) -> io::Result<ThreadedServer> {
-        let listener = TcpListener::bind(options.resolve()?)?;
+    pub(crate) fn bind(options: ServerBuilder) -> Result<ThreadedServer, Error> {
+        let listener = options.listen()?;
         let handle = ServerHandle::new();
         let local = listener.local_addr()?;
         // Wake the blocking accept by connecting to ourselves.
@@ -149,7 +164,7 @@ impl ThreadedServer {
     /// Serve until [`ServerHandle::shutdown`] (or a signal, with
     /// [`ServerBuilder::stop_on_signals`]), then close every client
     /// gracefully and return.
-    pub fn run<H: Handler>(self, handler: H) -> io::Result<()> {
+    pub fn run<H: Handler>(self, handler: H) -> Result<(), Error> {
         if self.options.stop_on_signals {
             self.handle.install_signal_handler()?;
         }
@@ -231,7 +246,7 @@ fn shutdown_clients(registry: &Registry, timeout: Duration) {
     let conns: Vec<Arc<Conn>> = lock(&registry.conns).values().cloned().collect();
     for conn in &conns {
         let link = ThreadedLink { conn: conn.clone() };
-        link.close(1001, "server shutting down");
+        link.close(CloseCode::GOING_AWAY, "server shutting down");
     }
     let deadline = Instant::now() + timeout;
     let mut guard = lock(&registry.conns);
@@ -256,29 +271,25 @@ fn refuse(mut tcp: TcpStream, options: &ServerBuilder) {
     let _ = read_request(&mut tcp, options);
     let rejection = Rejection::status(503).with_header("Retry-After", "1");
     let _ = tcp.write_all(&rejection.to_bytes());
-    let _ = tcp.shutdown(Shutdown::Write);
+    linger_close(&mut tcp);
 }
 
 /// Read an upgrade request head within the handshake timeout. Returns the
-/// bytes read and the parsed request with its length, or `None` when the
-/// peer was too slow or went away; a malformed request has been answered.
-fn read_request(
-    tcp: &mut TcpStream,
-    options: &ServerBuilder,
-) -> Option<(crate::handshake::Request, Vec<u8>)> {
+/// request and the bytes read past it, or `None` when the peer was too
+/// slow or went away; a malformed request has been answered.
+fn read_request(tcp: &mut TcpStream, options: &ServerBuilder) -> Option<(Request, Vec<u8>)> {
     let deadline = Instant::now() + options.handshake_timeout;
-    let limits = &options.handshake.limits;
-    let mut buf = Vec::new();
+    let mut handshake = ServerHandshake::new(options.handshake.limits);
     let mut chunk = [0u8; 4096];
+    let mut n = 0;
     loop {
-        match parse_request(&buf, limits) {
-            Ok(Some((request, used))) => {
-                buf.drain(..used);
-                return Some((request, buf));
-            }
-            Ok(None) => {}
-            Err(e) => {
-                let _ = tcp.write_all(&Rejection::from_error(e).to_bytes());
+        match handshake.receive(&chunk[..n]) {
+            ServerProgress::NeedMore => {}
+            ServerProgress::Request { request, leftover } => return Some((*request, leftover)),
+            ServerProgress::Reject(rejection) => {
+                log::debug!("malformed handshake: {}", rejection.error);
+                let _ = tcp.write_all(&rejection.to_bytes());
+                linger_close(tcp);
                 return None;
             }
         }
@@ -288,11 +299,37 @@ fn read_request(
             return None;
         }
         tcp.set_read_timeout(Some(left)).ok()?;
-        match tcp.read(&mut chunk) {
+        n = match tcp.read(&mut chunk) {
             Ok(0) | Err(_) => return None,
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Ok(n) => n,
+        };
+    }
+}
+
+/// The lingering close: shut our write side (after the last bytes), then
+/// read and discard until the peer's FIN or the bounds, so that unread
+/// input never turns our close into a reset that destroys the last bytes
+/// in flight.
+fn linger_close(tcp: &mut TcpStream) {
+    if tcp.shutdown(Shutdown::Write).is_err() {
+        return;
+    }
+    let mut linger = Linger::new(Instant::now(), Linger::TIMEOUT, Linger::MAX_BYTES);
+    let mut chunk = [0u8; 16 * 1024];
+    loop {
+        let left = linger.deadline().saturating_duration_since(Instant::now());
+        if left.is_zero() || tcp.set_read_timeout(Some(left)).is_err() {
+            break;
+        }
+        match tcp.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) if linger.discarded(n) => {}
+            Ok(_) => break,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => break,
         }
     }
+    let _ = tcp.shutdown(Shutdown::Both);
 }
 
 fn serve<H: Handler>(
@@ -308,22 +345,28 @@ fn serve<H: Handler>(
         state.refused.fetch_add(1, Ordering::Relaxed);
         return;
     };
-    let decision = decide(handler, state, &options.handshake, &request);
-    let accepted = match decision {
+    let accepted = match decide(handler, state, &options.handshake, &request) {
         Ok(a) => a,
         Err(rejection) => {
             log::debug!("refused {peer}: {}", rejection.error);
             state.refused.fetch_add(1, Ordering::Relaxed);
             let _ = tcp.write_all(&rejection.to_bytes());
-            let _ = tcp.shutdown(Shutdown::Write);
+            linger_close(&mut tcp);
             return;
         }
     };
-    let engine = Engine::server(options.config)
-        .and_then(|e| e.with_extensions(options.handshake.build_extensions(&accepted.extensions)));
+    let engine = server_engine(options.config, &options.handshake, &accepted.extensions);
     let (mut engine, writer) = match (engine, tcp.try_clone()) {
         (Ok(e), Ok(w)) => (e, w),
-        _ => return,
+        (Err(e), _) => {
+            log::error!("invalid connection config: {e}");
+            let _ = tcp.write_all(&Rejection::status(500).to_bytes());
+            return;
+        }
+        (_, Err(e)) => {
+            log::warn!("cannot clone a client socket: {e}");
+            return;
+        }
     };
     if tcp.write_all(&accepted.to_bytes()).is_err() {
         return;
@@ -337,6 +380,7 @@ fn serve<H: Handler>(
         engine: Mutex::new(engine),
         writer: Mutex::new(writer),
         next_id: AtomicU64::new(0),
+        write_error: Mutex::new(None),
     });
     lock(&registry.conns).insert(id, conn.clone());
     state.open.fetch_add(1, Ordering::Relaxed);
@@ -351,16 +395,29 @@ fn serve<H: Handler>(
     );
     let link = ThreadedLink { conn: conn.clone() };
     if !guarded(state, "on_open", || handler.on_open(&client)) {
-        link.close(1011, "");
+        link.close(CloseCode::INTERNAL_ERROR, "");
     }
     let (code, reason) = client_loop(&mut tcp, &conn, &link, &client, handler, state);
-    guarded(state, "on_close", || {
-        handler.on_close(&client, code, &reason)
-    });
+    report_close(handler, &client, state, code, &reason);
     lock(&registry.conns).remove(&id);
     registry.changed.notify_all();
-    state.open.fetch_sub(1, Ordering::Relaxed);
-    let _ = tcp.shutdown(Shutdown::Both);
+    linger_close(&mut tcp);
+}
+
+/// The threaded server's way to its engine: a lock per event.
+struct ThreadedAccess<'a> {
+    conn: &'a Conn,
+    link: &'a ThreadedLink,
+}
+
+impl EngineAccess for ThreadedAccess<'_> {
+    fn poll_event(&mut self) -> Result<Option<Event>, Error> {
+        Ok(lock(&self.conn.engine).poll_event()?)
+    }
+
+    fn close_internal_error(&mut self) {
+        self.link.close(CloseCode::INTERNAL_ERROR, "");
+    }
 }
 
 /// Read, feed the engine, dispatch events, until the connection is over.
@@ -372,45 +429,22 @@ fn client_loop<H: Handler>(
     client: &Client<H::Data>,
     handler: &H,
     state: &ServerState,
-) -> (u16, String) {
+) -> (CloseCode, String) {
     let mut chunk = vec![0u8; READ_CHUNK];
+    let mut read_error: Option<io::Error> = None;
     loop {
-        loop {
-            let polled = lock(&conn.engine).poll_event();
-            let ok = match polled {
-                Ok(None) => break,
-                Ok(Some(Event::Text(t))) => guarded(state, "on_message", || {
-                    handler.on_message(client, Message::Text(t))
-                }),
-                Ok(Some(Event::Binary(b))) => guarded(state, "on_message", || {
-                    handler.on_message(client, Message::Binary(b))
-                }),
-                Ok(Some(Event::Ping(p))) => {
-                    guarded(state, "on_ping", || handler.on_ping(client, &p))
-                }
-                Ok(Some(Event::Pong(p))) => {
-                    guarded(state, "on_pong", || handler.on_pong(client, &p))
-                }
-                Ok(Some(Event::Chunk { .. })) => true,
-                Ok(Some(Event::Closed { code, reason })) => {
-                    let _ = conn.flush();
-                    return (code, reason);
-                }
-                Err(e) => {
-                    let _ = conn.flush();
-                    let (code, reason) = (e.close_code(), e.to_string());
-                    guarded(state, "on_error", || {
-                        handler.on_error(client, &Error::Protocol(e))
-                    });
-                    return (code, reason);
-                }
-            };
-            if !ok {
-                link.close(1011, "");
-            }
+        let access = ThreadedAccess { conn, link };
+        if let Some((code, reason)) = deliver(handler, client, state, access) {
+            // Our Close (or the reply to the peer's) goes out before the
+            // transport is closed.
+            let _ = conn.flush();
+            let error = lock(&conn.write_error).take().or(read_error);
+            return transport_loss(handler, client, state, code, reason, error);
         }
         if conn.flush().is_err() {
-            return (1006, "write failed".into());
+            // The write error is reported once the engine has seen the end.
+            lock(&conn.engine).receive_eof();
+            continue;
         }
         let now = Instant::now();
         // Other threads can arm timers (a close from `Client::close` starts
@@ -420,8 +454,10 @@ fn client_loop<H: Handler>(
             .poll_timeout()
             .map_or(RECHECK, |d| d.saturating_duration_since(now).min(RECHECK))
             .max(Duration::from_millis(1));
-        if tcp.set_read_timeout(Some(wait)).is_err() {
-            return (1006, "socket error".into());
+        if let Err(e) = tcp.set_read_timeout(Some(wait)) {
+            read_error = Some(e);
+            lock(&conn.engine).receive_eof();
+            continue;
         }
         let read = tcp.read(&mut chunk);
         let mut engine = lock(&conn.engine);
@@ -431,11 +467,12 @@ fn client_loop<H: Handler>(
             Err(e)
                 if matches!(
                     e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    io::ErrorKind::WouldBlock
+                        | io::ErrorKind::TimedOut
+                        | io::ErrorKind::Interrupted
                 ) => {}
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => {
-                log::debug!("read from {client} failed: {e}");
+                read_error.get_or_insert(e);
                 engine.receive_eof();
             }
         }

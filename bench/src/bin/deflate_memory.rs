@@ -27,7 +27,10 @@ fn measure(name: &str, pmd: Option<PerMessageDeflate>, n: usize) {
         let mut wire = Vec::new();
         c.poll_transmit(&mut wire);
         s.receive(&wire);
-        assert!(matches!(s.poll_event(), Ok(Some(Event::Text(_)))));
+        assert!(matches!(
+            s.poll_event(),
+            Ok(Some(Event::Message(Message::Text(_))))
+        ));
         s.send_text(&msg).unwrap();
         wire.clear();
         s.poll_transmit(&mut wire);

@@ -1,4 +1,4 @@
-//! Echo throughput, side by side (`../shared/BENCHMARKS.md` §2).
+//! Echo throughput, side by side (`docs/BENCHMARKS.md` §2).
 //!
 //! Each server runs alone on core 0 (`taskset -c 0`): wsstack's
 //! event-loop server (one loop), wsstack's threaded server, a

@@ -1,5 +1,5 @@
 //! Memory per connection on wsstack's servers, as in
-//! `../shared/BENCHMARKS.md` §3: open N idle connections, read the server
+//! `docs/BENCHMARKS.md` §3: open N idle connections, read the server
 //! process's `VmRSS` before and after and divide by N; repeat after one
 //! echoed message per connection. Kernel socket memory (both ends, from
 //! `/proc/net/sockstat`) is reported separately.
@@ -14,9 +14,10 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use wsstack::extensions::PerMessageDeflate;
-use wsstack::frame::{Frame, FrameSocket};
+use wsstack::frame::Frame;
 use wsstack::handshake::{ClientRequest, ServerConfig};
 use wsstack::server::{Client, Handler, ServerBuilder};
+use wsstack::FrameSocket;
 use wsstack::Message;
 
 struct Echo;

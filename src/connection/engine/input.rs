@@ -26,7 +26,10 @@ impl Engine {
                     check_size(len, header.payload_len, max)?;
                     if let Some(msg) = &mut self.message {
                         if !msg.streaming {
-                            msg.buf.reserve(header.payload_len as usize);
+                            // Reserve what has arrived, never what the
+                            // header claims: a peer must send the bytes it
+                            // makes us hold.
+                            msg.buf.reserve(header.payload_len.min(available) as usize);
                         }
                     }
                 }
@@ -48,7 +51,9 @@ impl Engine {
                 let buf = if streaming || transformed != 0 {
                     Vec::new()
                 } else {
-                    Vec::with_capacity(header.payload_len as usize)
+                    // What has arrived, not what the header claims; the
+                    // rest grows by doubling as the payload comes in.
+                    Vec::with_capacity(header.payload_len.min(available) as usize)
                 };
                 self.message = Some(InMessage {
                     kind,
@@ -146,10 +151,7 @@ impl Engine {
         if step.is_ok() && done {
             step = ext.decode_end(fin, &mut msg.buf, limit);
         }
-        step.map_err(|e| match e {
-            ProtocolError::MessageTooLarge { .. } => ProtocolError::MessageTooLarge { max },
-            other => other,
-        })?;
+        step.map_err(|e| transform_error(e, max))?;
         msg.len = msg.buf.len();
         if msg.kind == MessageKind::Text {
             msg.incremental = true;
@@ -188,12 +190,7 @@ impl Engine {
             if step.is_ok() && done {
                 step = ext.decode_end(fin, &mut out, limit);
             }
-            if let Err(e) = step {
-                return Err(match e {
-                    ProtocolError::MessageTooLarge { .. } => ProtocolError::MessageTooLarge { max },
-                    other => other,
-                });
-            }
+            step.map_err(|e| transform_error(e, max))?;
             self.scratch[1] = std::mem::replace(&mut input, out);
         }
         Ok(input)
@@ -270,9 +267,9 @@ impl Engine {
                 MessageKind::Text => {
                     let text =
                         String::from_utf8(msg.buf).map_err(|_| ProtocolError::InvalidUtf8)?;
-                    Event::Text(text)
+                    Event::Message(Message::Text(text))
                 }
-                MessageKind::Binary => Event::Binary(msg.buf),
+                MessageKind::Binary => Event::Message(Message::Binary(msg.buf)),
             };
             self.events.push_back(event);
         }
@@ -299,7 +296,7 @@ impl Engine {
             }
             OpCode::Close => {
                 let (code, reason) = match payload.len() {
-                    0 => (NO_STATUS, String::new()),
+                    0 => (CloseCode::NO_STATUS, String::new()),
                     1 => return Err(ProtocolError::InvalidClosePayload),
                     _ => {
                         let code = u16::from_be_bytes([payload[0], payload[1]]);
@@ -308,16 +305,16 @@ impl Engine {
                         }
                         let reason = std::str::from_utf8(&payload[2..])
                             .map_err(|_| ProtocolError::InvalidUtf8)?;
-                        (code, reason.to_owned())
+                        (CloseCode::new(code), reason.to_owned())
                     }
                 };
                 if !self.close_sent {
                     // §5.5.1: echo the status code received.
                     self.close_sent = true;
-                    let body = if code == NO_STATUS {
+                    let body = if code == CloseCode::NO_STATUS {
                         Vec::new()
                     } else {
-                        code.to_be_bytes().to_vec()
+                        code.as_u16().to_be_bytes().to_vec()
                     };
                     self.queue_frame(OpCode::Close, true, &body);
                 }
@@ -334,5 +331,14 @@ fn check_size(current: usize, more: u64, max: usize) -> Result<(), ProtocolError
         Err(ProtocolError::MessageTooLarge { max })
     } else {
         Ok(())
+    }
+}
+
+/// An extension's error as the connection's: a size overrun reports the
+/// message limit, anything else is wrapped.
+fn transform_error(e: TransformError, max: usize) -> ProtocolError {
+    match e {
+        TransformError::TooLarge { .. } => ProtocolError::MessageTooLarge { max },
+        other => ProtocolError::Extension(other),
     }
 }

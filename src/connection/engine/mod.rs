@@ -7,12 +7,14 @@ mod timers;
 use std::collections::VecDeque;
 use std::time::Instant;
 
-use super::close::{is_valid_close_code, ABNORMAL, NO_STATUS};
 use super::utf8::Utf8Validator;
-use super::{Config, Message, MessageKind, ProtocolError, UsageError};
+use super::{Config, Message, ProtocolError, UsageError};
 use crate::config::ConfigError;
-use crate::extensions::{Extension, Outgoing};
-use crate::frame::{apply_mask, FrameDecoder, FrameHeader, MaskSource, OpCode, RandomMask, Role};
+use crate::extensions::{Extension, Outgoing, TransformError};
+use crate::frame::{
+    apply_mask, is_valid_close_code, CloseCode, FrameDecoder, FrameHeader, MaskSource, MessageKind,
+    OpCode, RandomMask, Role,
+};
 
 /// Scratch buffers bigger than this are released after use, so one large
 /// message does not pin memory for the life of the connection.
@@ -21,10 +23,8 @@ const SCRATCH_KEEP: usize = 64 * 1024;
 /// What the engine reports to the application.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
-    /// A whole text message (valid UTF-8).
-    Text(String),
-    /// A whole binary message.
-    Binary(Vec<u8>),
+    /// A whole message (text is valid UTF-8).
+    Message(Message),
     /// Part of a message, in streaming mode ([`Config::streaming`]). Text
     /// chunks are valid UTF-8 so far but may end inside a character.
     Chunk {
@@ -48,7 +48,7 @@ pub enum Event {
     /// transport.
     Closed {
         /// The close code.
-        code: u16,
+        code: CloseCode,
         /// The close reason.
         reason: String,
     },
@@ -106,7 +106,7 @@ struct InMessage {
 /// let mut wire = Vec::new();
 /// Frame::text("Hello").with_mask(Some([1, 2, 3, 4])).encode(&mut wire);
 /// server.receive(&wire);
-/// assert_eq!(server.poll_event(), Ok(Some(Event::Text("Hello".into()))));
+/// assert_eq!(server.poll_event(), Ok(Some(Event::Message("Hello".into()))));
 /// server.send_text("Hi")?;
 /// let mut out = Vec::new();
 /// server.poll_transmit(&mut out);
@@ -297,7 +297,7 @@ impl Engine {
             }
             if !self.process() {
                 if self.eof {
-                    self.finish(ABNORMAL, String::new());
+                    self.finish(CloseCode::ABNORMAL, String::new());
                     continue;
                 }
                 if self.in_pos == self.inbuf.len() {
@@ -352,7 +352,7 @@ impl Engine {
     }
 
     /// The connection is over: report it once, drop buffered input.
-    fn finish(&mut self, code: u16, reason: String) {
+    fn finish(&mut self, code: CloseCode, reason: String) {
         if self.closed {
             return;
         }
@@ -373,8 +373,8 @@ impl Engine {
         log::debug!("failing the WebSocket connection: {error}");
         if !self.close_sent && !self.closed {
             self.close_sent = true;
-            let mut body = error.close_code().to_be_bytes().to_vec();
-            if error.close_code() != 1011 {
+            let mut body = error.close_code().as_u16().to_be_bytes().to_vec();
+            if error.close_code() != CloseCode::INTERNAL_ERROR {
                 let reason = error.to_string();
                 let mut end = reason.len().min(123);
                 while !reason.is_char_boundary(end) {
@@ -416,8 +416,9 @@ impl Engine {
         self.closed || self.failure.is_some()
     }
 
-    /// Whether we have sent a Close (no more data can be sent).
-    pub fn is_closing(&self) -> bool {
+    /// Whether the close has started: we sent a Close, or the connection
+    /// is already closed or failed. No more data can be sent.
+    pub fn close_started(&self) -> bool {
         self.close_sent || self.closed || self.failure.is_some()
     }
 

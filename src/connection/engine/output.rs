@@ -97,7 +97,7 @@ impl Engine {
     /// Queue one data frame, through the extensions in negotiation order.
     pub(super) fn queue_data(&mut self, frame: Outgoing, data: &[u8]) -> Result<(), UsageError> {
         let opcode = if frame.first {
-            opcode_for(frame.kind)
+            frame.kind.opcode()
         } else {
             OpCode::Continuation
         };
@@ -122,8 +122,8 @@ impl Engine {
                 Ok(None) => {}
                 Err(e) => {
                     self.scratch[1] = out;
-                    self.fail(e);
-                    return Err(UsageError::Closed);
+                    self.fail(ProtocolError::Extension(e.clone()));
+                    return Err(UsageError::ExtensionFailed(e));
                 }
             }
             self.scratch[1] = out;
@@ -158,12 +158,13 @@ impl Engine {
         Ok(())
     }
 
-    /// Start the close handshake with `code` and `reason` (§7.1.2).
-    /// Nothing is sent after our Close. Calling it again, or after the
-    /// peer's Close, does nothing.
-    pub fn close(&mut self, code: u16, reason: &str) -> Result<(), UsageError> {
-        if !is_valid_close_code(code) {
-            return Err(UsageError::InvalidCloseCode(code));
+    /// Start the close handshake with `code` (a [`CloseCode`] or a plain
+    /// `u16`) and `reason` (§7.1.2). Nothing is sent after our Close.
+    /// Calling it again, or after the peer's Close, does nothing.
+    pub fn close(&mut self, code: impl Into<CloseCode>, reason: &str) -> Result<(), UsageError> {
+        let code = code.into();
+        if !code.is_sendable() {
+            return Err(UsageError::InvalidCloseCode(code.as_u16()));
         }
         if reason.len() > 123 {
             return Err(UsageError::ReasonTooLong);
@@ -171,7 +172,7 @@ impl Engine {
         if self.close_sent || self.closed || self.failure.is_some() {
             return Ok(());
         }
-        let mut body = code.to_be_bytes().to_vec();
+        let mut body = code.as_u16().to_be_bytes().to_vec();
         body.extend_from_slice(reason.as_bytes());
         self.queue_frame(OpCode::Close, true, &body);
         self.close_sent = true;
@@ -204,12 +205,5 @@ impl Engine {
         if let Some(key) = mask {
             apply_mask(&mut self.out[start..], key, 0);
         }
-    }
-}
-
-fn opcode_for(kind: MessageKind) -> OpCode {
-    match kind {
-        MessageKind::Text => OpCode::Text,
-        MessageKind::Binary => OpCode::Binary,
     }
 }

@@ -23,7 +23,7 @@ impl Engine {
                 .close_deadline
                 .get_or_insert(now + self.config.close_timeout);
             if now >= deadline {
-                self.finish(ABNORMAL, "close handshake timed out".into());
+                self.finish(CloseCode::ABNORMAL, "close handshake timed out".into());
             }
             return;
         }
@@ -33,7 +33,7 @@ impl Engine {
         }
         if let (Some(idle), Some(last)) = (self.config.idle_timeout, self.last_rx) {
             if now >= last + idle {
-                let _ = self.close(1001, "idle timeout");
+                let _ = self.close(CloseCode::GOING_AWAY, "idle timeout");
                 return;
             }
         }

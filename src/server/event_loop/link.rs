@@ -52,7 +52,7 @@ pub(super) struct LinkShared {
     /// Encoded, not yet written.
     pub(super) out_bytes: AtomicUsize,
     pub(super) closed: AtomicBool,
-    pub(super) close_request: Mutex<Option<(u16, String)>>,
+    pub(super) close_request: Mutex<Option<(CloseCode, String)>>,
     /// Set with `close_request`, so the loop need not lock to look.
     pub(super) close_requested: AtomicBool,
     pub(super) next_id: AtomicU64,
@@ -67,7 +67,7 @@ pub(super) struct LinkShared {
 impl LinkShared {
     /// Ask for the close handshake: from now on `send` refuses; what was
     /// queued before still goes out ahead of the Close.
-    pub(super) fn request_close(&self, code: u16, reason: &str) {
+    pub(super) fn request_close(&self, code: CloseCode, reason: &str) {
         let mut req = lock(&self.close_request);
         if req.is_none() && !self.closed.swap(true, Ordering::AcqRel) {
             *req = Some((code, reason.to_owned()));
@@ -113,7 +113,7 @@ impl Link for EventLoopLink {
         Ok(id)
     }
 
-    fn close(&self, code: u16, reason: &str) {
+    fn close(&self, code: CloseCode, reason: &str) {
         self.0.request_close(code, reason);
     }
 

@@ -1,11 +1,12 @@
-//! [`FrameSocket`]: raw frames over a blocking `Read + Write` stream
-//! (wspy's `websocket`).
+//! [`FrameSocket`]: raw frames over a blocking `Read + Write` stream, a
+//! driver over the sans-I/O [`FrameDecoder`](crate::frame::FrameDecoder).
 
 use std::io::{self, Read, Write};
 
-use super::{Decoded, Frame, FrameDecoder, MaskSource, RandomMask, Role};
+use crate::config::Limits;
+use crate::error::Error;
+use crate::frame::{Decoded, Frame, FrameDecoder, MaskSource, RandomMask, Role};
 use crate::handshake::{ClientRequest, Request, Response, ServerConfig};
-use crate::{Error, Limits};
 
 const READ_CHUNK: usize = 16 * 1024;
 
@@ -19,7 +20,8 @@ const READ_CHUNK: usize = 16 * 1024;
 ///
 /// ```no_run
 /// use std::net::TcpStream;
-/// use wsstack::frame::{Frame, FrameSocket};
+/// use wsstack::frame::Frame;
+/// use wsstack::FrameSocket;
 /// use wsstack::handshake::ClientRequest;
 ///
 /// let request = ClientRequest::new("ws://127.0.0.1:8000/my/path")?;
@@ -69,7 +71,7 @@ impl<S: Read + Write> FrameSocket<S> {
     /// Run the server side of the opening handshake on `stream` and return
     /// the upgraded socket with the request the client sent.
     pub fn accept(stream: S, config: &ServerConfig) -> Result<(FrameSocket<S>, Request), Error> {
-        let up = crate::io::accept(stream, config)?;
+        let up = super::accept(stream, config)?;
         let socket =
             FrameSocket::with_buffered(up.stream, Role::Server, &config.limits, up.buffered);
         Ok((socket, up.request))
@@ -81,14 +83,14 @@ impl<S: Read + Write> FrameSocket<S> {
         stream: S,
         request: &ClientRequest,
     ) -> Result<(FrameSocket<S>, Response), Error> {
-        let up = crate::io::connect(stream, request)?;
+        let up = super::connect(stream, request)?;
         let socket =
             FrameSocket::with_buffered(up.stream, Role::Client, &request.limits, up.buffered);
         Ok((socket, up.response))
     }
 
     /// Replace the source of masking keys (tests inject a
-    /// [`FixedMask`](super::FixedMask)).
+    /// [`FixedMask`](crate::frame::FixedMask)).
     pub fn set_mask_source(&mut self, source: Box<dyn MaskSource>) {
         self.mask_source = source;
     }
@@ -112,7 +114,7 @@ impl<S: Read + Write> FrameSocket<S> {
             header.write_to(&mut self.out);
             let start = self.out.len();
             self.out.extend_from_slice(&frame.payload);
-            super::apply_mask(&mut self.out[start..], key, 0);
+            crate::frame::apply_mask(&mut self.out[start..], key, 0);
         } else {
             frame.encode(&mut self.out);
         }
@@ -150,7 +152,7 @@ impl<S: Read + Write> FrameSocket<S> {
         let pending = &self.buf[self.start..self.filled];
         let need = match self.decoder.decode_header(pending)? {
             Some((h, len)) => len + h.payload_len as usize,
-            None => super::MAX_HEADER_LEN,
+            None => crate::frame::MAX_HEADER_LEN,
         };
         if self.start + need > self.buf.len() && self.start > 0 {
             self.buf.copy_within(self.start..self.filled, 0);

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use super::HandshakeError;
+use super::NegotiationError;
 
 /// One extension in a `Sec-WebSocket-Extensions` list: a name and its
 /// parameters, each with or without a value, in order.
@@ -47,19 +47,17 @@ fn is_tchar(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
-fn token(s: &str) -> Result<&str, HandshakeError> {
+fn token(s: &str) -> Result<&str, NegotiationError> {
     let s = s.trim_matches(|c| c == ' ' || c == '\t');
     if !s.is_empty() && s.bytes().all(is_tchar) {
         Ok(s)
     } else {
-        Err(HandshakeError::ExtensionHeader(format!(
-            "{s:?} is not a token"
-        )))
+        Err(NegotiationError::Header(format!("{s:?} is not a token")))
     }
 }
 
 /// Split on `sep` outside double quotes.
-fn split_outside_quotes(s: &str, sep: char) -> Result<Vec<&str>, HandshakeError> {
+fn split_outside_quotes(s: &str, sep: char) -> Result<Vec<&str>, NegotiationError> {
     let mut parts = Vec::new();
     let mut quoted = false;
     let mut escaped = false;
@@ -77,7 +75,7 @@ fn split_outside_quotes(s: &str, sep: char) -> Result<Vec<&str>, HandshakeError>
         }
     }
     if quoted {
-        return Err(HandshakeError::ExtensionHeader(
+        return Err(NegotiationError::Header(
             "unterminated quoted string".into(),
         ));
     }
@@ -85,12 +83,12 @@ fn split_outside_quotes(s: &str, sep: char) -> Result<Vec<&str>, HandshakeError>
     Ok(parts)
 }
 
-fn param_value(raw: &str) -> Result<String, HandshakeError> {
+fn param_value(raw: &str) -> Result<String, NegotiationError> {
     let raw = raw.trim_matches(|c| c == ' ' || c == '\t');
     let value = if let Some(inner) = raw.strip_prefix('"') {
         let inner = inner
             .strip_suffix('"')
-            .ok_or_else(|| HandshakeError::ExtensionHeader("bad quoted string".into()))?;
+            .ok_or_else(|| NegotiationError::Header("bad quoted string".into()))?;
         let mut out = String::new();
         let mut chars = inner.chars();
         while let Some(c) = chars.next() {
@@ -112,18 +110,18 @@ fn param_value(raw: &str) -> Result<String, HandshakeError> {
 /// offers, parameters with and without values, quoted values).
 ///
 /// ```
-/// use wsstack::handshake::parse_extensions;
+/// use wsstack::extensions::parse_extensions;
 /// let offers = parse_extensions(&[
 ///     "permessage-deflate; client_max_window_bits, permessage-deflate; server_max_window_bits=\"10\"",
 /// ])?;
 /// assert_eq!(offers.len(), 2);
 /// assert_eq!(offers[0].params, [("client_max_window_bits".to_string(), None)]);
 /// assert_eq!(offers[1].params, [("server_max_window_bits".to_string(), Some("10".to_string()))]);
-/// # Ok::<(), wsstack::handshake::HandshakeError>(())
+/// # Ok::<(), wsstack::extensions::NegotiationError>(())
 /// ```
 pub fn parse_extensions<S: AsRef<str>>(
     values: &[S],
-) -> Result<Vec<ExtensionOffer>, HandshakeError> {
+) -> Result<Vec<ExtensionOffer>, NegotiationError> {
     let mut offers = Vec::new();
     for value in values {
         for item in split_outside_quotes(value.as_ref(), ',')? {

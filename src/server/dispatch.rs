@@ -1,0 +1,159 @@
+//! The servers' adapter of a [`Handler`] to the one dispatch, shared by
+//! the threaded and the event-loop server.
+
+use std::io;
+use std::sync::atomic::Ordering;
+
+use super::shared::{guarded, ServerState};
+use super::{Client, Handler};
+use crate::connection::{Event, Message};
+use crate::driver::{close_for, dispatch, Dispatched, EventTarget};
+use crate::error::Error;
+use crate::frame::CloseCode;
+use crate::handshake::{Accepted, Rejection, Request, ServerConfig};
+
+/// How a server driver reaches one client's engine.
+pub(crate) trait EngineAccess {
+    /// The engine's next event.
+    fn poll_event(&mut self) -> Result<Option<Event>, Error>;
+    /// Move what a callback sent into the engine (event loop: the queue).
+    fn after_callback(&mut self) {}
+    /// Close the client with 1011 after a callback panicked.
+    fn close_internal_error(&mut self);
+}
+
+/// A handler, its client and a driver's engine access, as an
+/// [`EventTarget`].
+pub(crate) struct ServerTarget<'a, H: Handler, A> {
+    pub(crate) handler: &'a H,
+    pub(crate) client: &'a Client<H::Data>,
+    pub(crate) state: &'a ServerState,
+    pub(crate) access: A,
+}
+
+impl<H: Handler, A: EngineAccess> EventTarget for ServerTarget<'_, H, A> {
+    fn poll_event(&mut self) -> Result<Option<Event>, Error> {
+        self.access.poll_event()
+    }
+
+    fn after_callback(&mut self) {
+        self.access.after_callback();
+    }
+
+    fn on_message(&mut self, message: Message) -> bool {
+        let (h, c) = (self.handler, self.client);
+        guarded(self.state, "on_message", || h.on_message(c, message))
+    }
+
+    fn on_ping(&mut self, payload: &[u8]) -> bool {
+        let (h, c) = (self.handler, self.client);
+        guarded(self.state, "on_ping", || h.on_ping(c, payload))
+    }
+
+    fn on_pong(&mut self, payload: &[u8]) -> bool {
+        let (h, c) = (self.handler, self.client);
+        guarded(self.state, "on_pong", || h.on_pong(c, payload))
+    }
+
+    fn on_error(&mut self, error: &Error) {
+        report_error(self.handler, self.client, self.state, error);
+    }
+
+    fn callback_failed(&mut self) {
+        self.access.close_internal_error();
+    }
+}
+
+/// Deliver a client's pending events; `Some` once its connection is over.
+pub(crate) fn deliver<H: Handler, A: EngineAccess>(
+    handler: &H,
+    client: &Client<H::Data>,
+    state: &ServerState,
+    access: A,
+) -> Option<(CloseCode, String)> {
+    let mut target = ServerTarget {
+        handler,
+        client,
+        state,
+        access,
+    };
+    match dispatch(&mut target) {
+        Dispatched::NeedInput => None,
+        Dispatched::Ended { code, reason } => Some((code, reason)),
+    }
+}
+
+/// Report a failure to `on_error` (a panic there is contained) and return
+/// the close code and reason for `on_close`.
+pub(crate) fn report_error<H: Handler>(
+    handler: &H,
+    client: &Client<H::Data>,
+    state: &ServerState,
+    error: &Error,
+) -> (CloseCode, String) {
+    log::debug!("{client} failed: {error}");
+    guarded(state, "on_error", || handler.on_error(client, error));
+    close_for(error)
+}
+
+/// The code and reason for `on_close` once the engine reported the end
+/// with `code` and `reason`. A transport loss (1006: the peer vanished, a
+/// read or write failed, the close handshake timed out) is a failure too,
+/// reported to `on_error` first as [`Error::Io`] (`error`, if the driver
+/// saw one).
+pub(crate) fn transport_loss<H: Handler>(
+    handler: &H,
+    client: &Client<H::Data>,
+    state: &ServerState,
+    code: CloseCode,
+    reason: String,
+    error: Option<io::Error>,
+) -> (CloseCode, String) {
+    if code != CloseCode::ABNORMAL {
+        return (code, reason);
+    }
+    let error = error.unwrap_or_else(|| {
+        if reason.is_empty() {
+            io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the peer closed the connection without a close handshake",
+            )
+        } else {
+            io::Error::new(io::ErrorKind::TimedOut, reason)
+        }
+    });
+    report_error(handler, client, state, &Error::Io(error))
+}
+
+/// The end of a client: `on_close`, exactly once, after which the client
+/// is no longer counted as open.
+pub(crate) fn report_close<H: Handler>(
+    handler: &H,
+    client: &Client<H::Data>,
+    state: &ServerState,
+    code: CloseCode,
+    reason: &str,
+) {
+    guarded(state, "on_close", || handler.on_close(client, code, reason));
+    state.open.fetch_sub(1, Ordering::Relaxed);
+}
+
+/// The handshake decision both servers make: the configuration's checks
+/// and hook first, then the handler's `on_handshake` (a panic there
+/// answers 500).
+pub(crate) fn decide<H: Handler>(
+    handler: &H,
+    state: &ServerState,
+    config: &ServerConfig,
+    request: &Request,
+) -> Result<Accepted, Rejection> {
+    crate::driver::ServerHandshake::decide(config, request, |request| {
+        let mut verdict = Ok(());
+        if !guarded(state, "on_handshake", || {
+            verdict = handler.on_handshake(request)
+        }) {
+            verdict = Err(Rejection::status(500));
+        }
+        verdict
+    })
+}

@@ -1,0 +1,134 @@
+//! The opening handshake on the event loop: read without blocking, feed
+//! the shared handshake driver, answer, and open the client.
+
+use super::*;
+use crate::driver::{server_engine, ServerProgress};
+use crate::handshake::{Rejection, Request};
+use crate::server::dispatch::decide;
+
+impl<H: Handler> LoopCtx<H> {
+    pub(super) fn read_handshake(&mut self, slot: usize) {
+        let Some(conn) = self.conns[slot].as_mut() else {
+            return;
+        };
+        let Phase::Handshake {
+            handshake, refuse, ..
+        } = &mut conn.phase
+        else {
+            return;
+        };
+        let refuse = *refuse;
+        let mut ended = false;
+        let progress = loop {
+            match conn.socket.read(&mut self.buf) {
+                Ok(0) => {
+                    ended = true;
+                    break ServerProgress::NeedMore;
+                }
+                Ok(n) => match handshake.receive(&self.buf[..n]) {
+                    ServerProgress::NeedMore => {}
+                    done => break done,
+                },
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break ServerProgress::NeedMore,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => {
+                    ended = true;
+                    break ServerProgress::NeedMore;
+                }
+            }
+        };
+        match progress {
+            ServerProgress::NeedMore if ended => {
+                self.state.refused.fetch_add(1, Ordering::Relaxed);
+                self.finish(slot);
+            }
+            ServerProgress::NeedMore => {}
+            ServerProgress::Reject(rejection) => {
+                self.state.refused.fetch_add(1, Ordering::Relaxed);
+                self.reject(slot, rejection);
+            }
+            ServerProgress::Request { .. } if refuse => {
+                self.state.refused.fetch_add(1, Ordering::Relaxed);
+                self.reject(slot, Rejection::status(503).with_header("Retry-After", "1"));
+            }
+            ServerProgress::Request { request, leftover } => self.open(slot, *request, leftover),
+        }
+    }
+
+    fn reject(&mut self, slot: usize, rejection: Rejection) {
+        let Some(conn) = self.conns[slot].as_mut() else {
+            return;
+        };
+        log::debug!("refused {}: {}", conn.peer, rejection.error);
+        conn.phase = Phase::Closing;
+        conn.output.push(rejection.to_bytes());
+        self.pump(slot);
+    }
+
+    fn open(&mut self, slot: usize, request: Request, rest: Vec<u8>) {
+        let (handler, state, options) = (
+            self.handler.clone(),
+            self.state.clone(),
+            self.options.clone(),
+        );
+        let accepted = match decide(&*handler, &state, &options.handshake, &request) {
+            Ok(a) => a,
+            Err(rejection) => {
+                state.refused.fetch_add(1, Ordering::Relaxed);
+                return self.reject(slot, rejection);
+            }
+        };
+        let engine = server_engine(options.config, &options.handshake, &accepted.extensions);
+        let mut engine = match engine {
+            Ok(e) => Box::new(e),
+            Err(e) => {
+                log::error!("invalid connection config: {e}");
+                return self.reject(slot, Rejection::status(500));
+            }
+        };
+        engine.receive(&rest);
+        engine.handle_timeout(Instant::now());
+        let Some(conn) = self.conns[slot].as_mut() else {
+            return;
+        };
+        conn.output.push(accepted.to_bytes());
+        let link = Arc::new(LinkShared {
+            queue: Mutex::default(),
+            queued_bytes: AtomicUsize::new(0),
+            out_bytes: AtomicUsize::new(0),
+            closed: AtomicBool::new(false),
+            close_request: Mutex::new(None),
+            close_requested: AtomicBool::new(false),
+            next_id: AtomicU64::new(0),
+            slot,
+            generation: conn.generation,
+            home: self.me.clone(),
+            state: state.clone(),
+            high_water_mark: options.high_water_mark,
+            policy: options.backpressure,
+        });
+        let id = state.next_id.fetch_add(1, Ordering::Relaxed);
+        let client = Client::new(
+            id,
+            conn.peer,
+            request,
+            accepted.subprotocol,
+            H::Data::default(),
+            Box::new(EventLoopLink(link.clone())),
+        );
+        conn.phase = Phase::Open {
+            engine,
+            client: client.clone(),
+            link: link.clone(),
+        };
+        state.open.fetch_add(1, Ordering::Relaxed);
+        state.accepted.fetch_add(1, Ordering::Relaxed);
+        if !guarded(&state, "on_open", || handler.on_open(&client)) {
+            link.request_close(CloseCode::INTERNAL_ERROR, "");
+        }
+        self.process(slot);
+        // Reading stopped at the end of the request: whatever followed it
+        // in the socket gets no new readiness edge.
+        self.pending_reads.push(slot);
+    }
+}

@@ -1,0 +1,320 @@
+//! A connection's traffic on the event loop: reading into the engine,
+//! dispatching its events, encoding queued sends, writing, and the end of
+//! a connection (lingering close, `on_close`).
+
+use super::*;
+use crate::connection::Event;
+use crate::server::dispatch::{deliver, report_close, transport_loss, EngineAccess};
+
+impl<H: Handler> LoopCtx<H> {
+    pub(super) fn read_open(&mut self, slot: usize) {
+        let Some(conn) = self.conns[slot].as_mut() else {
+            return;
+        };
+        let Phase::Open { engine, link, .. } = &mut conn.phase else {
+            return;
+        };
+        if link.buffered() > self.options.high_water_mark {
+            // Stop reading from a client whose replies are not being
+            // consumed; TCP pushes back on it. Resumed in `pump`.
+            conn.read_paused = true;
+            return;
+        }
+        let mut budget = READ_BUDGET;
+        loop {
+            match conn.socket.read(&mut self.buf) {
+                Ok(0) => {
+                    conn.eof = true;
+                    engine.receive_eof();
+                    break;
+                }
+                Ok(n) => {
+                    engine.receive(&self.buf[..n]);
+                    budget = budget.saturating_sub(n);
+                    if budget == 0 {
+                        self.pending_reads.push(slot);
+                        break;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    log::debug!("read from {} failed: {e}", conn.peer);
+                    conn.eof = true;
+                    conn.io_error.get_or_insert(e);
+                    engine.receive_eof();
+                    break;
+                }
+            }
+        }
+        self.process(slot);
+    }
+
+    /// Closing or lingering: read and discard what the peer still sends;
+    /// its FIN (or a read error) ends the connection.
+    pub(super) fn drain(&mut self, slot: usize) {
+        let Some(conn) = self.conns[slot].as_mut() else {
+            return;
+        };
+        let mut finished = false;
+        loop {
+            match conn.socket.read(&mut self.buf) {
+                Ok(0) => {
+                    conn.eof = true;
+                    finished = matches!(conn.phase, Phase::Lingering(_));
+                    break;
+                }
+                Ok(n) => {
+                    if let Phase::Lingering(linger) = &mut conn.phase {
+                        if !linger.discarded(n) {
+                            finished = true;
+                            break;
+                        }
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(_) => {
+                    finished = true;
+                    break;
+                }
+            }
+        }
+        if finished {
+            self.finish(slot);
+        } else {
+            self.pump(slot);
+        }
+    }
+
+    /// Deliver the engine's events to the handler (what each callback
+    /// sends is encoded before the next event is polled), then write.
+    pub(super) fn process(&mut self, slot: usize) {
+        let (handler, state) = (&*self.handler, &*self.state);
+        let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
+            return;
+        };
+        if let Phase::Open {
+            engine,
+            client,
+            link,
+        } = &mut conn.phase
+        {
+            if conn.close_info.is_none() {
+                let access = LoopAccess {
+                    engine,
+                    output: &mut conn.output,
+                    link,
+                };
+                if let Some((code, reason)) = deliver(handler, client, state, access) {
+                    link.closed.store(true, Ordering::Release);
+                    let error = conn.io_error.take();
+                    conn.close_info =
+                        Some(transport_loss(handler, client, state, code, reason, error));
+                }
+            }
+        }
+        self.pump(slot);
+    }
+
+    /// Encode queued messages, honour a close request, write, report
+    /// `on_sent`, and end the connection when the engine is done.
+    pub(super) fn pump(&mut self, slot: usize) {
+        let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
+            return;
+        };
+        if let Phase::Open { engine, link, .. } = &mut conn.phase {
+            if !engine.close_started() {
+                encode_queued(&mut conn.output, engine, link, false);
+            }
+            if link.close_requested.swap(false, Ordering::AcqRel) {
+                if let Some((code, reason)) = lock(&link.close_request).take() {
+                    // Everything accepted before the close goes out first.
+                    encode_queued(&mut conn.output, engine, link, true);
+                    if engine.close(code, &reason).is_err() {
+                        let _ = engine.close(CloseCode::INTERNAL_ERROR, "");
+                    }
+                }
+            }
+            let mut control = Vec::new();
+            engine.poll_transmit(&mut control);
+            conn.output.push(control);
+        }
+        if let Err(e) = conn.output.write_to(&mut conn.socket) {
+            log::debug!("write to {} failed: {e}", conn.peer);
+            conn.io_error.get_or_insert(e);
+            return self.write_failed(slot);
+        }
+        let mut linger = false;
+        let mut resume = false;
+        match &conn.phase {
+            Phase::Open { engine, link, .. } => {
+                link.out_bytes.store(conn.output.len, Ordering::Release);
+                linger = conn.output.len == 0 && engine.wants_close_transport();
+                if conn.read_paused && link.buffered() <= self.options.high_water_mark / 2 {
+                    conn.read_paused = false;
+                    resume = true;
+                }
+            }
+            Phase::Closing => linger = conn.output.len == 0,
+            Phase::Handshake { .. } | Phase::Lingering(_) => {}
+        }
+        // on_sent for every message whose last byte is now with the kernel.
+        if let Phase::Open { client, .. } = &conn.phase {
+            while let Some(id) = conn.output.next_sent() {
+                let handler = &self.handler;
+                guarded(&self.state, "on_sent", || handler.on_sent(client, id));
+            }
+        }
+        if linger {
+            self.linger(slot);
+        } else if resume {
+            self.pending_reads.push(slot);
+        }
+    }
+
+    /// A write failed: the engine learns the transport is gone, the
+    /// handler hears the error and the end, and the socket is dropped (no
+    /// lingering: nothing more can reach the peer).
+    fn write_failed(&mut self, slot: usize) {
+        if let Some(Phase::Open { engine, .. }) = self.conns[slot].as_mut().map(|c| &mut c.phase) {
+            engine.receive_eof();
+        }
+        self.process_end(slot);
+        self.finish(slot);
+    }
+
+    /// Deliver what the engine still has (ending with its `Closed`).
+    fn process_end(&mut self, slot: usize) {
+        let (handler, state) = (&*self.handler, &*self.state);
+        let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
+            return;
+        };
+        if let Phase::Open {
+            engine,
+            client,
+            link,
+        } = &mut conn.phase
+        {
+            if conn.close_info.is_none() {
+                let access = LoopAccess {
+                    engine,
+                    output: &mut conn.output,
+                    link,
+                };
+                let (code, reason) = deliver(handler, client, state, access)
+                    .unwrap_or((CloseCode::ABNORMAL, String::new()));
+                link.closed.store(true, Ordering::Release);
+                let error = conn.io_error.take();
+                conn.close_info = Some(transport_loss(handler, client, state, code, reason, error));
+            }
+        }
+    }
+
+    /// Everything is written: report the end, shut our write side and
+    /// discard the peer's input until its FIN or the bounds.
+    fn linger(&mut self, slot: usize) {
+        self.report_end(slot);
+        let Some(conn) = self.conns[slot].as_mut() else {
+            return;
+        };
+        if conn.eof || conn.socket.shutdown(Shutdown::Write).is_err() {
+            return self.finish(slot);
+        }
+        conn.phase = Phase::Lingering(Linger::new(
+            Instant::now(),
+            Linger::TIMEOUT,
+            Linger::MAX_BYTES,
+        ));
+        // The peer's FIN may already be waiting.
+        self.pending_reads.push(slot);
+    }
+
+    /// Report `on_close` once for an open connection (as a transport loss
+    /// if the engine never said how it ended).
+    fn report_end(&mut self, slot: usize) {
+        let Some(conn) = self.conns[slot].as_mut() else {
+            return;
+        };
+        if !matches!(conn.phase, Phase::Open { .. }) {
+            return;
+        }
+        if conn.close_info.is_none() {
+            if let Phase::Open { engine, .. } = &mut conn.phase {
+                engine.receive_eof();
+            }
+            self.process_end(slot);
+        }
+        let Some(conn) = self.conns[slot].as_mut() else {
+            return;
+        };
+        let phase = std::mem::replace(&mut conn.phase, Phase::Closing);
+        if let Phase::Open { client, link, .. } = phase {
+            link.closed.store(true, Ordering::Release);
+            let (code, reason) = conn
+                .close_info
+                .take()
+                .unwrap_or((CloseCode::ABNORMAL, String::new()));
+            report_close(&*self.handler, &client, &self.state, code, &reason);
+        }
+    }
+
+    /// Drop the connection (reporting `on_close` first if it was open).
+    pub(super) fn finish(&mut self, slot: usize) {
+        self.report_end(slot);
+        let Some(mut conn) = self.conns.get_mut(slot).and_then(Option::take) else {
+            return;
+        };
+        let _ = self.poll.registry().deregister(&mut conn.socket);
+        let _ = conn.socket.shutdown(Shutdown::Both);
+        self.free.push(slot);
+        self.live.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// The event loop's way to its engine: direct, with the client's queued
+/// sends encoded after every callback.
+struct LoopAccess<'a> {
+    engine: &'a mut Engine,
+    output: &'a mut Output,
+    link: &'a LinkShared,
+}
+
+impl EngineAccess for LoopAccess<'_> {
+    fn poll_event(&mut self) -> Result<Option<Event>, Error> {
+        Ok(self.engine.poll_event()?)
+    }
+
+    fn after_callback(&mut self) {
+        encode_queued(self.output, self.engine, self.link, true);
+    }
+
+    fn close_internal_error(&mut self) {
+        self.link.request_close(CloseCode::INTERNAL_ERROR, "");
+    }
+}
+
+/// Move queued messages through the engine into the output, while the
+/// output is short (or all of them).
+fn encode_queued(output: &mut Output, engine: &mut Engine, link: &LinkShared, all: bool) {
+    loop {
+        if !all && output.len >= OUT_LOW {
+            return;
+        }
+        let Some((message, id)) = lock(&link.queue).pop_front() else {
+            return;
+        };
+        let sent = engine.send(&message);
+        let mut chunk = Vec::new();
+        engine.poll_transmit(&mut chunk);
+        // Count the bytes as output before they leave the queue's count, so
+        // a sender on another thread never sees less than is held.
+        link.out_bytes.fetch_add(chunk.len(), Ordering::AcqRel);
+        link.queued_bytes.fetch_sub(message.len(), Ordering::AcqRel);
+        if sent.is_err() {
+            output.push(chunk);
+            continue; // closing: nothing more can be sent
+        }
+        output.push_message(chunk, id);
+    }
+}
