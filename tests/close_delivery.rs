@@ -33,7 +33,7 @@ enum Kind {
 struct Running {
     addr: SocketAddr,
     handle: ServerHandle,
-    thread: Option<JoinHandle<std::io::Result<()>>>,
+    thread: Option<JoinHandle<Result<(), wsstack::Error>>>,
 }
 
 impl Running {
@@ -383,6 +383,91 @@ fn shutdown_while_streaming(kind: Kind) {
     );
 }
 
+/// The close-handshake timeout with a peer that reads but never answers
+/// the Close and keeps sending 16 KiB messages for 600 ms (the server's
+/// close timeout is 200 ms): when the timeout ends the connection, the
+/// lingering close must still let the peer read the Close 1008 and then
+/// an orderly EOF, and none of its writes may fail with a reset.
+fn close_timeout_while_streaming(kind: Kind) {
+    let builder = ServerBuilder::new()
+        .connection(Config::default().with_close_timeout(Duration::from_millis(200)));
+    let server = start(kind, builder, PolicyCloser);
+    let mut tcp = TcpStream::connect(server.addr).unwrap();
+    let request = format!(
+        "GET / HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        server.addr
+    );
+    tcp.write_all(request.as_bytes()).unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert_eq!(tcp.read(&mut byte).unwrap(), 1, "handshake cut short");
+        head.push(byte[0]);
+    }
+    assert!(head.starts_with(b"HTTP/1.1 101"), "handshake refused");
+    tcp.write_all(&frame(true, 0x1, b"go")).unwrap();
+    let message = frame(true, 0x2, &[0x5a; 16 * 1024]);
+    let mut bytes = Vec::new();
+    let mut chunk = vec![0u8; 64 * 1024];
+    let mut write_error = None;
+    let mut read_error = None;
+    let start = Instant::now();
+    // Keep sending, reading between writes (10 ms at most each), never
+    // answering the Close.
+    tcp.set_read_timeout(Some(Duration::from_millis(10)))
+        .unwrap();
+    let mut eof = false;
+    for i in 0..60u32 {
+        if write_error.is_some() {
+            break;
+        }
+        if let Err(e) = tcp.write_all(&message) {
+            write_error = Some(e.to_string());
+        }
+        // Pace the writes at one per 10 ms (about 1.6 MB/s); until the
+        // server's FIN, the pause is spent reading.
+        let slot = start + Duration::from_millis(10) * (i + 1);
+        while !eof && Instant::now() < slot {
+            match tcp.read(&mut chunk) {
+                Ok(0) => eof = true,
+                Ok(n) => bytes.extend_from_slice(&chunk[..n]),
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+                Err(e) => {
+                    read_error = Some(e.to_string());
+                    eof = true;
+                }
+            }
+        }
+        thread::sleep(slot.saturating_duration_since(Instant::now()));
+    }
+    tcp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let ending = loop {
+        if eof {
+            break "EOF".to_string();
+        }
+        match tcp.read(&mut chunk) {
+            Ok(0) => break "EOF".to_string(),
+            Ok(n) => bytes.extend_from_slice(&chunk[..n]),
+            Err(e) => break format!("read error: {e}"),
+        }
+    };
+    let mut frames = Vec::new();
+    while let Some((opcode, payload, used)) = server_frame(&bytes) {
+        let code = payload.get(..2).map(|c| u16::from_be_bytes([c[0], c[1]]));
+        frames.push(format!("opcode 0x{opcode:X} code {code:?}"));
+        bytes.drain(..used);
+    }
+    assert!(
+        write_error.is_none()
+            && read_error.is_none()
+            && frames == ["opcode 0x8 code Some(1008)"]
+            && ending == "EOF",
+        "{kind:?} server, close timeout while the peer streams: write error {write_error:?}, \
+         read error {read_error:?}, frames {frames:?}, then {ending}"
+    );
+}
+
 macro_rules! both {
     ($($name:ident),* $(,)?) => {
         $(
@@ -405,9 +490,10 @@ both!(
     raw_peer_still_sending_is_not_reset,
     handler_close_while_streaming,
     shutdown_while_streaming,
+    close_timeout_while_streaming,
 );
 
-/// Event loop, `Backpressure::Close(1013)` with a 256 KiB high-water mark:
+/// Event loop, `Backpressure::Close(1013.into())` with a 256 KiB high-water mark:
 /// each 16 KiB peer message is answered with 64 KiB, and the peer does not
 /// read at all, so once the kernel buffers are full the queue crosses the
 /// mark and the server closes with 1013 while the peer is still sending.
@@ -419,13 +505,13 @@ both!(
 fn backpressure_close_while_streaming_event_loop() {
     let builder = ServerBuilder::new()
         .high_water_mark(256 * 1024)
-        .backpressure(Backpressure::Close(1013))
+        .backpressure(Backpressure::Close(1013.into()))
         .connection(Config::default().with_close_timeout(Duration::from_secs(10)));
     let server = start(Kind::EventLoop, builder, Amplifier);
     let reports = spawn_flood(&server.url(), "stall", 16 << 20, 16 * 1024).reports();
     assert_all_closed_with(
         Kind::EventLoop,
-        "Backpressure::Close(1013) over a 256 KiB mark while the peer streams 16 KiB messages \
+        "Backpressure::Close(1013.into()) over a 256 KiB mark while the peer streams 16 KiB messages \
          without reading, then reads",
         1013,
         &reports,

@@ -34,7 +34,7 @@ enum Kind {
 struct Running {
     addr: SocketAddr,
     handle: ServerHandle,
-    thread: Option<JoinHandle<std::io::Result<()>>>,
+    thread: Option<JoinHandle<Result<(), wsstack::Error>>>,
 }
 
 impl Drop for Running {
@@ -495,8 +495,10 @@ impl Handler for Flooder {
         });
     }
 
-    fn on_close(&self, _client: &Client, code: u16, reason: &str) {
-        let _ = self.events.send(Heard::Close(code, reason.to_owned()));
+    fn on_close(&self, _client: &Client, code: wsstack::CloseCode, reason: &str) {
+        let _ = self
+            .events
+            .send(Heard::Close(code.as_u16(), reason.to_owned()));
     }
 }
 

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use libfuzzer_sys::fuzz_target;
-use wsstack::connection::{Config, Engine, Event, MessageKind, ProtocolError};
+use wsstack::connection::{Config, Engine, Event, Message, MessageKind, ProtocolError};
 use wsstack::extensions::{build_client, build_server, negotiate_server, PerMessageDeflate, SharedFactory};
 use wsstack::frame::{Decoded, FrameDecoder, OpCode};
 use wsstack::{Limits, Role};

@@ -20,10 +20,10 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use wsstack::extensions::PerMessageDeflate;
+use wsstack::extensions::{parse_extensions, ExtensionOffer, PerMessageDeflate};
 use wsstack::handshake::{
-    accept_key, parse_extensions, parse_request, parse_response, Accepted, BasicAuth,
-    ClientRequest, ExtensionOffer, Rejection, Request, ServerConfig,
+    accept_key, parse_request, parse_response, Accepted, BasicAuth, ClientRequest, Rejection,
+    Request, ServerConfig,
 };
 use wsstack::Limits;
 
@@ -58,7 +58,7 @@ fn exercise_accessors(req: &Request) {
         assert!(req.cookie(name).is_some());
     }
     let _ = req.cookie("session");
-    let _ = (req.origin(), req.host(), req.key(), req.version());
+    let _ = (req.origin(), req.host(), req.key(), req.websocket_version());
     for p in req.subprotocols() {
         assert!(!p.is_empty() && !p.contains(','));
         assert_eq!(p, p.trim());

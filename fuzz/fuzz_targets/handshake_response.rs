@@ -18,10 +18,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use wsstack::extensions::PerMessageDeflate;
-use wsstack::handshake::{
-    parse_extensions, parse_request, parse_response, ClientRequest, ExtensionOffer, WsUrl,
-};
+use wsstack::extensions::{parse_extensions, ExtensionOffer, PerMessageDeflate};
+use wsstack::handshake::{parse_request, parse_response, ClientRequest, WsUrl};
 use wsstack::Limits;
 
 const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";

@@ -16,7 +16,7 @@
 use std::sync::Arc;
 
 use libfuzzer_sys::fuzz_target;
-use wsstack::connection::{Config, Engine, Event};
+use wsstack::connection::{Config, Engine, Event, Message};
 use wsstack::extensions::{build_server, negotiate_server, DeflateFrame, PerMessageDeflate, SharedFactory};
 use wsstack::frame::{Frame, OpCode};
 use wsstack::Limits;
@@ -70,7 +70,8 @@ fuzz_target!(|data: &[u8]| {
             Ok(Some(_)) => {}
             Ok(None) => break,
             Err(e) => {
-                assert!(matches!(e.close_code(), 1002 | 1007 | 1009), "{e}");
+                let code = u16::from(e.close_code());
+                assert!(matches!(code, 1002 | 1007 | 1009), "{e}");
                 break;
             }
         }

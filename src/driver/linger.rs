@@ -35,7 +35,7 @@ impl Linger {
     /// The default time a driver lingers.
     pub const TIMEOUT: Duration = Duration::from_secs(2);
     /// The default number of bytes a driver discards while lingering.
-    pub const MAX_BYTES: usize = 4 << 20;
+    pub const MAX_BYTES: usize = 16 << 20;
 
     /// Linger from `now` for at most `timeout` and `max_bytes`.
     pub fn new(now: Instant, timeout: Duration, max_bytes: usize) -> Linger {
