@@ -10,6 +10,7 @@ mod config;
 mod engine;
 mod error;
 mod message;
+mod prepared;
 mod utf8;
 
 pub use crate::frame::{is_valid_close_code, CloseCode, MessageKind};
@@ -17,3 +18,4 @@ pub use config::Config;
 pub use engine::{Engine, Event};
 pub use error::{ProtocolError, UsageError};
 pub use message::Message;
+pub use prepared::PreparedMessage;

@@ -2,6 +2,7 @@
 
 mod input;
 mod output;
+mod prepared;
 mod timers;
 
 use std::collections::VecDeque;

@@ -29,14 +29,16 @@ use mio::{Events, Interest, Poll, Token, Waker};
 
 use super::client::Link;
 use super::shared::{guarded, ServerState};
-use super::{Backpressure, Client, Handler, MessageId, SendError, ServerBuilder, ServerHandle};
-use crate::connection::{Engine, Message};
+use super::{
+    Backpressure, Client, Handler, Hub, MessageId, SendError, ServerBuilder, ServerHandle,
+};
+use crate::connection::{Engine, Message, PreparedMessage};
 use crate::driver::{Linger, ServerHandshake};
 use crate::error::Error;
 use crate::frame::CloseCode;
 
-use link::{EventLoopLink, LinkShared, LoopShared};
-use output::Output;
+use link::{EventLoopLink, LinkShared, LoopShared, Queued};
+use output::{Chunk, Output};
 use reactor::LoopCtx;
 
 const LISTENER: Token = Token(usize::MAX - 1);
@@ -164,6 +166,8 @@ impl EventLoopServer {
                 let _ = l.waker.wake();
             });
         }
+        let hub: Hub<H::Data> = self.options.hub_for()?;
+        let _ = self.handle.state.hub.set(hub.erased());
         let handler = Arc::new(handler);
         let options = Arc::new(self.options);
         let live = Arc::new(AtomicUsize::new(0));
@@ -178,6 +182,7 @@ impl EventLoopServer {
                 index,
                 if index == 0 { listener.take() } else { None },
                 handler.clone(),
+                hub.clone(),
                 options.clone(),
                 self.handle.state.clone(),
                 live.clone(),

@@ -3,10 +3,27 @@
 
 use super::*;
 
+/// Bytes to write: this connection's own, or shared with other
+/// connections (a published message framed once).
+pub(super) enum Chunk {
+    Owned(Vec<u8>),
+    Shared(Arc<[u8]>),
+}
+
+impl std::ops::Deref for Chunk {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Chunk::Owned(v) => v,
+            Chunk::Shared(s) => s,
+        }
+    }
+}
+
 /// Bytes waiting to be written, and where each message ends in them.
 #[derive(Default)]
 pub(super) struct Output {
-    pub(super) chunks: VecDeque<Vec<u8>>,
+    pub(super) chunks: VecDeque<Chunk>,
     /// Bytes of the front chunk already written.
     pub(super) head: usize,
     /// Bytes not yet written.
@@ -20,16 +37,20 @@ pub(super) struct Output {
 
 impl Output {
     pub(super) fn push(&mut self, bytes: Vec<u8>) {
-        if !bytes.is_empty() {
-            self.encoded += bytes.len() as u64;
-            self.len += bytes.len();
-            self.chunks.push_back(bytes);
+        self.push_chunk(Chunk::Owned(bytes));
+    }
+
+    fn push_chunk(&mut self, chunk: Chunk) {
+        if !chunk.is_empty() {
+            self.encoded += chunk.len() as u64;
+            self.len += chunk.len();
+            self.chunks.push_back(chunk);
         }
     }
 
     /// Queue one message's bytes and remember where it ends.
-    pub(super) fn push_message(&mut self, bytes: Vec<u8>, id: MessageId) {
-        self.push(bytes);
+    pub(super) fn push_message(&mut self, chunk: Chunk, id: MessageId) {
+        self.push_chunk(chunk);
         self.marks.push_back((self.encoded, id));
     }
 

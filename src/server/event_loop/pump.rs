@@ -301,18 +301,34 @@ fn encode_queued(output: &mut Output, engine: &mut Engine, link: &LinkShared, al
         if !all && output.len >= OUT_LOW {
             return;
         }
-        let Some((message, id)) = lock(&link.queue).pop_front() else {
+        let Some((queued, id)) = lock(&link.queue).pop_front() else {
             return;
         };
-        let sent = engine.send(&message);
-        let mut chunk = Vec::new();
-        engine.poll_transmit(&mut chunk);
+        // Whatever the engine queued before (pongs) goes first.
+        let mut pending = Vec::new();
+        engine.poll_transmit(&mut pending);
+        let (sent, chunk) = match &queued {
+            Queued::Message(message) => {
+                let sent = engine.send(message);
+                engine.poll_transmit(&mut pending);
+                (sent, Chunk::Owned(pending))
+            }
+            Queued::Prepared(prepared) => {
+                output.push(pending);
+                match engine.send_prepared(prepared) {
+                    Ok(bytes) => (Ok(()), Chunk::Shared(bytes)),
+                    Err(e) => (Err(e), Chunk::Owned(Vec::new())),
+                }
+            }
+        };
         // Count the bytes as output before they leave the queue's count, so
         // a sender on another thread never sees less than is held.
         link.out_bytes.fetch_add(chunk.len(), Ordering::AcqRel);
-        link.queued_bytes.fetch_sub(message.len(), Ordering::AcqRel);
+        link.queued_bytes.fetch_sub(queued.len(), Ordering::AcqRel);
         if sent.is_err() {
-            output.push(chunk);
+            if let Chunk::Owned(bytes) = chunk {
+                output.push(bytes);
+            }
             continue; // closing: nothing more can be sent
         }
         output.push_message(chunk, id);

@@ -1,19 +1,24 @@
 //! The threaded server: a thread per client, blocking I/O, the engine
 //! shared between the client's reader thread and senders.
+//!
+//! `conn.rs` holds one client's shared state and its link (direct writes,
+//! and the outbox that hub deliveries use).
+
+mod conn;
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use super::client::Link;
-use super::dispatch::{decide, deliver, report_close, transport_loss, EngineAccess};
+use super::dispatch::{decide, deliver, open_client, report_close, transport_loss, EngineAccess};
 use super::shared::{guarded, ServerState};
-use super::{Backpressure, Client, Handler, MessageId, SendError, ServerBuilder, ServerHandle};
-use crate::connection::{Engine, Event, Message};
+use super::{Client, Handler, Hub, ServerBuilder, ServerHandle};
+use crate::connection::Event;
 use crate::driver::{server_engine, Linger, ServerHandshake, ServerProgress};
 use crate::error::Error;
 use crate::frame::CloseCode;
@@ -27,9 +32,7 @@ const RECHECK: Duration = Duration::from_secs(1);
 /// that, refused connections are simply closed.
 const MAX_REFUSERS: usize = 64;
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
+use conn::{lock, Conn, ThreadedLink};
 
 /// A thread per client. Sends from other threads write
 /// directly, blocking the sender until the bytes are with the kernel
@@ -46,87 +49,6 @@ impl std::fmt::Debug for ThreadedServer {
         f.debug_struct("ThreadedServer")
             .field("listener", &self.listener)
             .finish_non_exhaustive()
-    }
-}
-
-/// One client's shared state. Lock order: `writer` before `engine`.
-struct Conn {
-    engine: Mutex<Engine>,
-    writer: Mutex<TcpStream>,
-    next_id: AtomicU64,
-    /// The first write failure, reported by the client's own thread.
-    write_error: Mutex<Option<io::Error>>,
-}
-
-impl Conn {
-    /// Write whatever the engine has to send.
-    fn flush(&self) -> io::Result<()> {
-        let mut writer = lock(&self.writer);
-        let mut out = Vec::new();
-        lock(&self.engine).poll_transmit(&mut out);
-        if !out.is_empty() {
-            if let Err(e) = writer.write_all(&out) {
-                self.write_failed(&writer, e);
-                return Err(io::ErrorKind::BrokenPipe.into());
-            }
-        }
-        Ok(())
-    }
-
-    /// Keep the first write error for the client's thread to report, and
-    /// cut the transport so that its blocked read returns.
-    fn write_failed(&self, writer: &TcpStream, error: io::Error) {
-        log::debug!("write to client failed: {error}");
-        lock(&self.write_error).get_or_insert(error);
-        let _ = writer.shutdown(Shutdown::Both);
-    }
-
-    fn fail_transport(&self) {
-        let _ = lock(&self.writer).shutdown(Shutdown::Both);
-    }
-}
-
-struct ThreadedLink {
-    conn: Arc<Conn>,
-}
-
-impl Link for ThreadedLink {
-    fn send(
-        &self,
-        message: Message,
-        _policy: Option<Backpressure>,
-    ) -> Result<MessageId, SendError> {
-        let mut writer = lock(&self.conn.writer);
-        let mut out = Vec::new();
-        {
-            let mut engine = lock(&self.conn.engine);
-            engine.send(&message).map_err(|_| SendError::Closed)?;
-            engine.poll_transmit(&mut out);
-        }
-        if let Err(e) = writer.write_all(&out) {
-            self.conn.write_failed(&writer, e);
-            return Err(SendError::Closed);
-        }
-        Ok(self.conn.next_id.fetch_add(1, Ordering::Relaxed))
-    }
-
-    fn close(&self, code: CloseCode, reason: &str) {
-        let mut writer = lock(&self.conn.writer);
-        let mut out = Vec::new();
-        {
-            let mut engine = lock(&self.conn.engine);
-            if engine.close(code, reason).is_err() {
-                let _ = engine.close(CloseCode::INTERNAL_ERROR, "");
-            }
-            engine.poll_transmit(&mut out);
-        }
-        if let Err(e) = writer.write_all(&out) {
-            self.conn.write_failed(&writer, e);
-        }
-    }
-
-    fn buffered_amount(&self) -> usize {
-        lock(&self.conn.engine).pending_transmit()
     }
 }
 
@@ -168,6 +90,8 @@ impl ThreadedServer {
         if self.options.stop_on_signals {
             self.handle.install_signal_handler()?;
         }
+        let hub: Hub<H::Data> = self.options.hub_for()?;
+        let _ = self.handle.state.hub.set(hub.erased());
         let handler = Arc::new(handler);
         let options = Arc::new(self.options);
         let state = self.handle.state.clone();
@@ -212,8 +136,9 @@ impl ThreadedServer {
                 continue;
             }
             active.fetch_add(1, Ordering::SeqCst);
-            let (handler, options, state, registry, active) = (
+            let (handler, hub, options, state, registry, active) = (
                 handler.clone(),
+                hub.clone(),
                 options.clone(),
                 state.clone(),
                 registry.clone(),
@@ -222,7 +147,7 @@ impl ThreadedServer {
             let spawned = thread::Builder::new()
                 .name(format!("ws-client-{peer}"))
                 .spawn(move || {
-                    serve(tcp, peer, &*handler, &options, &state, &registry);
+                    serve(tcp, peer, &*handler, &hub, &options, &state, &registry);
                     active.fetch_sub(1, Ordering::SeqCst);
                 });
             match spawned {
@@ -336,6 +261,7 @@ fn serve<H: Handler>(
     mut tcp: TcpStream,
     peer: SocketAddr,
     handler: &H,
+    hub: &Hub<H::Data>,
     options: &ServerBuilder,
     state: &Arc<ServerState>,
     registry: &Registry,
@@ -345,8 +271,8 @@ fn serve<H: Handler>(
         state.refused.fetch_add(1, Ordering::Relaxed);
         return;
     };
-    let accepted = match decide(handler, state, &options.handshake, &request) {
-        Ok(a) => a,
+    let (accepted, data) = match decide(handler, state, &options.handshake, &request) {
+        Ok(decided) => decided,
         Err(rejection) => {
             log::debug!("refused {peer}: {}", rejection.error);
             state.refused.fetch_add(1, Ordering::Relaxed);
@@ -375,24 +301,24 @@ fn serve<H: Handler>(
     engine.receive(&rest);
     // Start the engine's clock so its timers (ping, idle) are armed.
     engine.handle_timeout(Instant::now());
-    let id = state.next_id.fetch_add(1, Ordering::Relaxed);
-    let conn = Arc::new(Conn {
-        engine: Mutex::new(engine),
-        writer: Mutex::new(writer),
-        next_id: AtomicU64::new(0),
-        write_error: Mutex::new(None),
-    });
-    lock(&registry.conns).insert(id, conn.clone());
-    state.open.fetch_add(1, Ordering::Relaxed);
-    state.accepted.fetch_add(1, Ordering::Relaxed);
-    let client = Client::new(
-        id,
+    let conn = Arc::new(Conn::new(
+        engine,
+        writer,
+        options.high_water_mark,
+        options.backpressure,
+        state.clone(),
+    ));
+    let client = open_client::<H>(
+        hub,
+        state,
         peer,
         request,
-        accepted.subprotocol,
-        H::Data::default(),
+        &accepted,
+        data,
         Box::new(ThreadedLink { conn: conn.clone() }),
     );
+    let id = client.id();
+    lock(&registry.conns).insert(id, conn.clone());
     let link = ThreadedLink { conn: conn.clone() };
     if !guarded(state, "on_open", || handler.on_open(&client)) {
         link.close(CloseCode::INTERNAL_ERROR, "");
@@ -401,12 +327,15 @@ fn serve<H: Handler>(
     report_close(handler, &client, state, code, &reason);
     lock(&registry.conns).remove(&id);
     registry.changed.notify_all();
+    // What the writer thread still holds goes out before the lingering
+    // close shuts the write side.
+    conn.finish_outbox();
     linger_close(&mut tcp);
 }
 
 /// The threaded server's way to its engine: a lock per event.
 struct ThreadedAccess<'a> {
-    conn: &'a Conn,
+    conn: &'a Arc<Conn>,
     link: &'a ThreadedLink,
 }
 
@@ -424,7 +353,7 @@ impl EngineAccess for ThreadedAccess<'_> {
 /// Returns the close code and reason for `on_close`.
 fn client_loop<H: Handler>(
     tcp: &mut TcpStream,
-    conn: &Conn,
+    conn: &Arc<Conn>,
     link: &ThreadedLink,
     client: &Client<H::Data>,
     handler: &H,
