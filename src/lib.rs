@@ -17,6 +17,10 @@
 //! - [`io`]: thin blocking drivers over a `Read + Write` stream: the
 //!   handshake ([`io::accept`], [`io::connect`]) and the message-level
 //!   [`Connection`] with [`ConnectionHandler`] callbacks.
+//! - [`client`]: [`connect`] a `ws://` or `wss://` URL in one call, or
+//!   configure everything with [`ClientBuilder`] (proxy, TLS, redirects,
+//!   timeouts); `tls` (feature `tls`, on by default) holds the rustls
+//!   building blocks.
 //!
 //! The core (`frame`, `handshake`, `connection`) never touches a socket, a
 //! thread or a clock: it takes bytes (and, for timers, the current time) in
@@ -42,6 +46,7 @@
 #![deny(missing_docs)]
 #![warn(rust_2018_idioms)]
 
+pub mod client;
 pub mod config;
 pub mod connection;
 mod error;
@@ -51,7 +56,10 @@ pub mod handshake;
 pub mod io;
 mod rand;
 pub mod server;
+#[cfg(feature = "tls")]
+pub mod tls;
 
+pub use client::{connect, ClientBuilder};
 pub use config::{ConfigError, Limits};
 pub use connection::{Message, MessageKind};
 pub use error::Error;
