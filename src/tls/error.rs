@@ -105,6 +105,9 @@ pub enum TlsError {
     /// The server's answer to our TLS hello is not TLS (a plain `ws://` or
     /// `http://` server on a port we reached with `wss://`?).
     NotTls(String),
+    /// The peer closed (or reset) the connection in the middle of the TLS
+    /// handshake, without saying why.
+    HandshakeClosed,
     /// Any other TLS failure (no common protocol version or cipher suite,
     /// a malformed message, ...): rustls' own error.
     Rustls(rustls::Error),
@@ -187,15 +190,31 @@ fn certificate_error(e: CertificateError, host: String) -> TlsError {
             host,
             presented: Vec::new(),
         },
-        CertificateError::NotValidForNameContext { presented, .. } => {
-            TlsError::WrongHostName { host, presented }
-        }
+        CertificateError::NotValidForNameContext { presented, .. } => TlsError::WrongHostName {
+            host,
+            presented: presented.into_iter().map(tidy_name).collect(),
+        },
         CertificateError::UnknownIssuer => TlsError::UnknownIssuer { host },
         CertificateError::Revoked => TlsError::CertificateRevoked { host },
         other => TlsError::InvalidCertificate {
             host,
             reason: rustls::Error::InvalidCertificate(other).to_string(),
         },
+    }
+}
+
+/// `DnsName("a.example")` -> `a.example`, `IpAddress(127.0.0.1)` ->
+/// `127.0.0.1` (webpki reports the names in their `Debug` form).
+fn tidy_name(name: String) -> String {
+    let dns = name
+        .strip_prefix("DnsName(\"")
+        .and_then(|r| r.strip_suffix("\")"));
+    let ip = name
+        .strip_prefix("IpAddress(")
+        .and_then(|r| r.strip_suffix(')'));
+    match dns.or(ip) {
+        Some(inner) => inner.to_owned(),
+        None => name,
     }
 }
 
@@ -315,6 +334,10 @@ impl fmt::Display for TlsError {
             TlsError::NotTls(detail) => write!(
                 f,
                 "the server did not answer in TLS (is it a plain ws:// or http:// server?): {detail}"
+            ),
+            TlsError::HandshakeClosed => f.write_str(
+                "the peer closed the connection during the TLS handshake \
+                 (does it speak TLS on this port? did it refuse us?)",
             ),
             TlsError::Rustls(e) => write!(f, "TLS failed: {e}"),
         }

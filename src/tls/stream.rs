@@ -72,6 +72,7 @@ impl ClientTlsStream {
             Error::Tls(TlsError::Rustls(rustls::Error::InvalidMessage(m))) => {
                 Error::Tls(TlsError::NotTls(format!("{m:?}")))
             }
+            Error::Io(e) if closed(&e) => Error::Tls(TlsError::HandshakeClosed),
             other => other,
         })?;
         Ok(TlsStream {
@@ -91,7 +92,10 @@ impl ServerTlsStream {
             .peer_addr()
             .map_or_else(|_| "the client".to_owned(), |a| a.to_string());
         let mut conn = ServerConnection::new(config).map_err(|e| TlsError::from_rustls(e, &peer))?;
-        handshake(&mut conn, &tcp, deadline, &peer)?;
+        handshake(&mut conn, &tcp, deadline, &peer).map_err(|e| match e {
+            Error::Io(e) if closed(&e) => Error::Tls(TlsError::HandshakeClosed),
+            other => other,
+        })?;
         Ok(TlsStream {
             inner: StreamOwned::new(conn, tcp),
             peer,
@@ -102,6 +106,13 @@ impl ServerTlsStream {
     pub fn server_name(&self) -> Option<&str> {
         self.inner.conn.server_name()
     }
+}
+
+fn closed(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionReset
+    )
 }
 
 fn handshake<C, D>(
