@@ -32,7 +32,7 @@ fn client(url: &str, pki: &Pki) -> ClientBuilder {
         .write_timeout(Some(IO_TIMEOUT))
 }
 
-fn tls_args<'a>(issued: &'a support_tls::Issued, deflate: bool) -> Vec<&'a str> {
+fn tls_args(issued: &support_tls::Issued, deflate: bool) -> Vec<&str> {
     let mut args = vec![
         "--cert",
         issued.cert.to_str().unwrap(),
@@ -98,16 +98,27 @@ fn wss_to_python_and_node_with_deflate_agreed() {
                 .unwrap_or_else(|e| panic!("{peer:?} {url}: {e}"));
             assert!(conn.get_ref().is_tls());
             let agreed = response.header("Sec-WebSocket-Extensions").unwrap_or("");
-            assert!(agreed.contains("permessage-deflate"), "{peer:?}: {agreed:?}");
+            assert!(
+                agreed.contains("permessage-deflate"),
+                "{peer:?}: {agreed:?}"
+            );
             let info = exchange(&mut conn);
             assert_eq!(
-                json_field(&info, "extensions").as_deref().map(|e| e.contains("permessage-deflate")),
+                json_field(&info, "extensions")
+                    .as_deref()
+                    .map(|e| e.contains("permessage-deflate")),
                 Some(true),
                 "{peer:?}: {info}"
             );
-            assert_eq!(json_field(&info, "origin").as_deref(), Some("https://app.example"));
+            assert_eq!(
+                json_field(&info, "origin").as_deref(),
+                Some("https://app.example")
+            );
             assert_eq!(json_field(&info, "x_test").as_deref(), Some("42"), "{info}");
-            assert!(info.contains("\"tls\": true") || info.contains("\"tls\":true"), "{info}");
+            assert!(
+                info.contains("\"tls\": true") || info.contains("\"tls\":true"),
+                "{info}"
+            );
         }
     }
 }
@@ -120,7 +131,10 @@ fn ws_one_call_connect_to_python_and_node() {
         let (mut conn, response) = wsstack::connect(&url).unwrap();
         assert!(!conn.get_ref().is_tls());
         let agreed = response.header("Sec-WebSocket-Extensions").unwrap_or("");
-        assert!(agreed.contains("permessage-deflate"), "{peer:?}: {agreed:?}");
+        assert!(
+            agreed.contains("permessage-deflate"),
+            "{peer:?}: {agreed:?}"
+        );
         conn.get_ref().set_read_timeout(Some(IO_TIMEOUT)).unwrap();
         let info = exchange(&mut conn);
         assert!(json_field(&info, "offered_extensions").is_some(), "{info}");
@@ -153,7 +167,9 @@ fn wss_one_call_connect_names_the_unknown_issuer() {
         "{err}"
     );
     // Trusting the CA in addition to the default roots works.
-    let tls = TlsClientConfig::new().add_ca_pem(pki.ca_pem.as_bytes()).unwrap();
+    let tls = TlsClientConfig::new()
+        .add_ca_pem(pki.ca_pem.as_bytes())
+        .unwrap();
     let (mut conn, _) = ClientBuilder::new(format!("wss://127.0.0.1:{}/", server.port))
         .no_proxy()
         .tls(tls)
@@ -170,7 +186,10 @@ fn wss_one_call_connect_names_the_unknown_issuer() {
         .tls(tls)
         .connect()
         .unwrap_err();
-    assert!(matches!(err, Error::Tls(TlsError::UnknownIssuer { .. })), "{err:?}");
+    assert!(
+        matches!(err, Error::Tls(TlsError::UnknownIssuer { .. })),
+        "{err:?}"
+    );
 }
 
 #[test]
@@ -323,7 +342,10 @@ fn expired_certificate_is_named_with_its_dates() {
     match &err {
         Error::Tls(TlsError::CertificateExpired { host, detail }) => {
             assert_eq!(host, "127.0.0.1");
-            assert!(detail.as_deref().unwrap_or("").contains("2021-01-01"), "{detail:?}");
+            assert!(
+                detail.as_deref().unwrap_or("").contains("2021-01-01"),
+                "{detail:?}"
+            );
         }
         other => panic!("expected CertificateExpired, got {other:?}"),
     }
@@ -336,10 +358,13 @@ fn expired_certificate_is_named_with_its_dates() {
 #[test]
 fn our_tls_server_with_client_certificates() {
     let pki = Pki::new();
-    let tls = TlsServerConfig::from_pem(pki.server.cert_pem.as_bytes(), pki.server.key_pem.as_bytes())
-        .unwrap()
-        .with_client_auth_ca_file(&pki.ca)
-        .unwrap();
+    let tls = TlsServerConfig::from_pem(
+        pki.server.cert_pem.as_bytes(),
+        pki.server.key_pem.as_bytes(),
+    )
+    .unwrap()
+    .with_client_auth_ca_file(&pki.ca)
+    .unwrap();
 
     // With a client certificate: accepted, and ALPN agreed http/1.1.
     let (port, server) = our_server(tls.clone());
@@ -371,8 +396,14 @@ fn our_tls_server_with_client_certificates() {
     let err = client(&format!("wss://127.0.0.1:{port}/"), &pki)
         .connect()
         .unwrap_err();
-    assert!(matches!(err, Error::Tls(TlsError::AlertReceived(_))), "{err:?}");
-    assert!(err.to_string().contains("requires a client certificate"), "{err}");
+    assert!(
+        matches!(err, Error::Tls(TlsError::AlertReceived(_))),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string().contains("requires a client certificate"),
+        "{err}"
+    );
     let server_err = server.join().unwrap().unwrap_err();
     assert!(server_err.contains("no certificate"), "{server_err}");
 }

@@ -15,7 +15,10 @@ use crate::{Connection, Error, Limits, Role};
 /// What one attempt ended with: a connection, or a redirect to follow.
 enum Outcome {
     Connected(Box<(Connection<MaybeTlsStream>, Response)>),
-    Redirect { status: u16, location: Option<String> },
+    Redirect {
+        status: u16,
+        location: Option<String>,
+    },
 }
 
 /// Builds a client connection: URL, subprotocols, extensions, headers,
@@ -139,7 +142,11 @@ impl ClientBuilder {
     }
 
     /// Authenticate with HTTP Basic (instead of credentials in the URL).
-    pub fn basic_auth(mut self, user: impl Into<String>, password: impl Into<String>) -> ClientBuilder {
+    pub fn basic_auth(
+        mut self,
+        user: impl Into<String>,
+        password: impl Into<String>,
+    ) -> ClientBuilder {
         self.basic_auth = Some((user.into(), password.into()));
         self
     }
@@ -314,11 +321,9 @@ impl ClientBuilder {
         match &self.proxy {
             ProxySetting::Off => Ok(None),
             ProxySetting::Explicit(spec) => Proxy::parse(spec).map(Some),
-            ProxySetting::FromEnv => {
-                proxy::from_env(url.secure, &url.host, url.port, |name| {
-                    std::env::var(name).ok()
-                })
-            }
+            ProxySetting::FromEnv => proxy::from_env(url.secure, &url.host, url.port, |name| {
+                std::env::var(name).ok()
+            }),
         }
     }
 
@@ -460,14 +465,22 @@ fn redirect_target(from: &WsUrl, location: &str) -> Result<String, ClientError> 
         reason: reason.to_owned(),
     };
     let scheme = if from.secure { "wss" } else { "ws" };
-    let base = url::Url::parse(&format!("{scheme}://{}{}", from.host_header(), from.resource))
-        .map_err(|e| bad(&e.to_string()))?;
+    let base = url::Url::parse(&format!(
+        "{scheme}://{}{}",
+        from.host_header(),
+        from.resource
+    ))
+    .map_err(|e| bad(&e.to_string()))?;
     let mut next = base.join(location).map_err(|e| bad(&e.to_string()))?;
     next.set_fragment(None);
     let secure = match next.scheme() {
         "ws" | "http" => false,
         "wss" | "https" => true,
-        other => return Err(bad(&format!("scheme {other:?} is not ws, wss, http or https"))),
+        other => {
+            return Err(bad(&format!(
+                "scheme {other:?} is not ws, wss, http or https"
+            )))
+        }
     };
     if from.secure && !secure {
         return Err(bad(
@@ -493,7 +506,10 @@ mod tests {
             redirect_target(&from, "/z").unwrap(),
             "wss://a.example:8443/z"
         );
-        assert_eq!(redirect_target(&from, "w").unwrap(), "wss://a.example:8443/x/w");
+        assert_eq!(
+            redirect_target(&from, "w").unwrap(),
+            "wss://a.example:8443/x/w"
+        );
         assert_eq!(
             redirect_target(&from, "https://b.example/p#f").unwrap(),
             "wss://b.example/p"
@@ -503,6 +519,9 @@ mod tests {
         assert!(redirect_target(&from, "ftp://b.example/").is_err());
         let plain = WsUrl::parse("ws://a/").unwrap();
         assert_eq!(redirect_target(&plain, "wss://b/").unwrap(), "wss://b/");
-        assert_eq!(redirect_target(&plain, "http://b:81/").unwrap(), "ws://b:81/");
+        assert_eq!(
+            redirect_target(&plain, "http://b:81/").unwrap(),
+            "ws://b:81/"
+        );
     }
 }

@@ -65,11 +65,13 @@ pub enum ClientError {
     /// The proxy setting (from `.proxy()` or the environment) cannot be
     /// used.
     InvalidProxy(String),
-    /// The proxy answered 407: it wants credentials (none or wrong ones
-    /// were sent).
+    /// The proxy wants credentials (none or wrong ones were sent): it
+    /// answered 407, or 401 as some proxies (tinyproxy) do for wrong ones.
     ProxyAuthRequired {
         /// The proxy (host and port).
         proxy: String,
+        /// Its status code.
+        status: u16,
         /// Whether credentials were sent.
         credentials_sent: bool,
     },
@@ -114,32 +116,37 @@ impl fmt::Display for ClientError {
             ClientError::Redirect {
                 status,
                 location: None,
-            } => write!(f, "server answered a redirect ({status}) without a Location"),
+            } => write!(
+                f,
+                "server answered a redirect ({status}) without a Location"
+            ),
             ClientError::TooManyRedirects { max, location } => {
                 write!(f, "more than {max} redirects (the last to {location})")
             }
             ClientError::BadRedirect { location, reason } => {
                 write!(f, "redirect to {location} not followed: {reason}")
             }
-            ClientError::TlsNotBuilt => f.write_str(
-                "wss:// needs wsstack's `tls` feature, which this build does not have",
-            ),
+            ClientError::TlsNotBuilt => {
+                f.write_str("wss:// needs wsstack's `tls` feature, which this build does not have")
+            }
             ClientError::TlsForPlainUrl => f.write_str(
                 "a TLS configuration was given for a ws:// URL; use a wss:// URL for TLS",
             ),
             ClientError::InvalidProxy(why) => write!(f, "unusable proxy: {why}"),
             ClientError::ProxyAuthRequired {
                 proxy,
+                status,
                 credentials_sent: false,
             } => write!(
                 f,
-                "proxy {proxy} requires authentication (407); give credentials as \
+                "proxy {proxy} requires authentication ({status}); give credentials as \
                  http://user:pass@proxy:port"
             ),
             ClientError::ProxyAuthRequired {
                 proxy,
+                status,
                 credentials_sent: true,
-            } => write!(f, "proxy {proxy} refused the credentials given (407)"),
+            } => write!(f, "proxy {proxy} refused the credentials given ({status})"),
             ClientError::ProxyRefused {
                 proxy,
                 status,

@@ -5,7 +5,7 @@
 //! one is set or named by the environment), runs TLS for `wss://`
 //! (feature `tls`), runs the WebSocket handshake offering
 //! permessage-deflate (feature `deflate`) and returns a
-//! [`Connection`](crate::Connection) over a [`MaybeTlsStream`].
+//! [`Connection`] over a [`MaybeTlsStream`].
 //!
 //! A `wss://` URL is never sent in plaintext: without the `tls` feature it
 //! fails with [`ClientError::TlsNotBuilt`], and a redirect from `wss://`
@@ -49,4 +49,19 @@ use crate::{Connection, Error};
 /// ```
 pub fn connect(url: &str) -> Result<(Connection<MaybeTlsStream>, Response), Error> {
     ClientBuilder::new(url).connect()
+}
+
+#[cfg(all(test, not(feature = "tls")))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wss_needs_the_tls_feature() {
+        let e = connect("wss://127.0.0.1:1/").unwrap_err();
+        assert!(
+            matches!(e, Error::Client(ClientError::TlsNotBuilt)),
+            "{e:?}"
+        );
+        assert!(e.to_string().contains("`tls` feature"), "{e}");
+    }
 }

@@ -147,8 +147,9 @@ impl Proxy {
         let reason = response.reason.unwrap_or("").to_owned();
         match status {
             200..=299 => Ok(()),
-            407 => Err(Error::Client(ClientError::ProxyAuthRequired {
+            401 | 407 => Err(Error::Client(ClientError::ProxyAuthRequired {
                 proxy: self.name(),
+                status,
                 credentials_sent: self.credentials.is_some(),
             })),
             _ => Err(Error::Client(ClientError::ProxyRefused {
@@ -269,7 +270,10 @@ mod tests {
         assert_eq!((p.host.as_str(), p.port), ("proxy.example", 3128));
         assert_eq!(p.credentials, Some(("u@x".into(), "p:w".into())));
         let p = Proxy::parse("127.0.0.1:8080").unwrap();
-        assert_eq!((p.host.as_str(), p.port, p.credentials), ("127.0.0.1", 8080, None));
+        assert_eq!(
+            (p.host.as_str(), p.port, p.credentials),
+            ("127.0.0.1", 8080, None)
+        );
         let p = Proxy::parse("http://[::1]").unwrap();
         assert_eq!((p.name().as_str(), p.port), ("[::1]:80", 80));
         assert!(Proxy::parse("https://proxy:443").is_err());

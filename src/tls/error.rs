@@ -373,7 +373,10 @@ mod tests {
         );
         let e = TlsError::from_io(io, "example.com").unwrap();
         assert!(e.is_certificate_error());
-        assert!(e.to_string().contains("unknown certificate authority"), "{e}");
+        assert!(
+            e.to_string().contains("unknown certificate authority"),
+            "{e}"
+        );
         let plain = io::Error::from(io::ErrorKind::ConnectionReset);
         assert!(TlsError::from_io(plain, "h").is_err());
     }

@@ -24,7 +24,7 @@
 //! ```no_run
 //! use wsstack::tls::{TlsClientConfig, TlsServerConfig};
 //!
-//! // A client that trusts a private CA besides nothing else.
+//! // A client that trusts only a private CA.
 //! let client = TlsClientConfig::new().with_ca_file("ca.pem")?;
 //! // A server with a certificate chain and key from PEM files.
 //! let server = TlsServerConfig::from_pem_files("cert.pem", "key.pem")?;

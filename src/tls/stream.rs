@@ -91,7 +91,8 @@ impl ServerTlsStream {
         let peer = tcp
             .peer_addr()
             .map_or_else(|_| "the client".to_owned(), |a| a.to_string());
-        let mut conn = ServerConnection::new(config).map_err(|e| TlsError::from_rustls(e, &peer))?;
+        let mut conn =
+            ServerConnection::new(config).map_err(|e| TlsError::from_rustls(e, &peer))?;
         handshake(&mut conn, &tcp, deadline, &peer).map_err(|e| match e {
             Error::Io(e) if closed(&e) => Error::Tls(TlsError::HandshakeClosed),
             other => other,

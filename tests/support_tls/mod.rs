@@ -31,10 +31,7 @@ impl TempDir {
     pub fn new(tag: &str) -> TempDir {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!(
-            "wsstack-{tag}-{}-{n}",
-            std::process::id()
-        ));
+        let dir = std::env::temp_dir().join(format!("wsstack-{tag}-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         TempDir(dir)
@@ -168,7 +165,10 @@ impl Running {
     }
 
     fn try_wait_for_line(&self, needle: &str) -> Result<String, &'static str> {
-        let lines = self.lines.as_ref().expect("this process's output is not kept");
+        let lines = self
+            .lines
+            .as_ref()
+            .expect("this process's output is not kept");
         let end = Instant::now() + PEER_TIMEOUT;
         loop {
             let left = end.saturating_duration_since(Instant::now());
@@ -248,7 +248,11 @@ pub fn tinyproxy_path() -> PathBuf {
 /// `connect_ports` only, with `BasicAuth` when `auth` is given; returns
 /// once it accepts connections. Its log lines are kept in `lines`. Tries
 /// three ports, in case another process took the free one first.
-pub fn spawn_tinyproxy(dir: &TempDir, connect_ports: &[u16], auth: Option<(&str, &str)>) -> Running {
+pub fn spawn_tinyproxy(
+    dir: &TempDir,
+    connect_ports: &[u16],
+    auth: Option<(&str, &str)>,
+) -> Running {
     let mut why = "";
     for _ in 0..3 {
         let running = start_tinyproxy(dir, free_port(), connect_ports, auth);
