@@ -18,6 +18,10 @@ fn the_one_call_client_example_talks_to_python() {
         .output()
         .expect("run the client example");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(stdout, "reply: hi there\nclosed: 1000 done\n");
 }

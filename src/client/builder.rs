@@ -1,6 +1,7 @@
 //! [`ClientBuilder`]: every client setting in one place, then
 //! [`connect`](ClientBuilder::connect).
 
+use std::fmt;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
@@ -48,7 +49,7 @@ enum Outcome {
 /// conn.send("hello")?;
 /// # Ok::<(), wsstack::Error>(())
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct ClientBuilder {
     url: String,
     subprotocols: Vec<String>,
@@ -66,6 +67,52 @@ pub struct ClientBuilder {
     tls: Option<crate::tls::TlsClientConfig>,
     max_redirects: usize,
     proxy: ProxySetting,
+}
+
+impl fmt::Debug for ClientBuilder {
+    /// Passwords (in the URL, the proxy URL or set with
+    /// [`basic_auth`](ClientBuilder::basic_auth)) are shown as `***`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("ClientBuilder");
+        d.field("url", &redact(&self.url))
+            .field("subprotocols", &self.subprotocols)
+            .field("deflate", &self.deflate)
+            .field("extensions", &self.extensions)
+            .field("headers", &self.headers)
+            .field("origin", &self.origin)
+            .field(
+                "basic_auth",
+                &self.basic_auth.as_ref().map(|(u, _)| (u, "***")),
+            )
+            .field("connect_timeout", &self.connect_timeout)
+            .field("handshake_timeout", &self.handshake_timeout)
+            .field("read_timeout", &self.read_timeout)
+            .field("write_timeout", &self.write_timeout)
+            .field("config", &self.config);
+        #[cfg(feature = "tls")]
+        d.field("tls", &self.tls);
+        let proxy = match &self.proxy {
+            ProxySetting::FromEnv => "from the environment".to_owned(),
+            ProxySetting::Off => "none".to_owned(),
+            ProxySetting::Explicit(url) => redact(url),
+        };
+        d.field("max_redirects", &self.max_redirects)
+            .field("proxy", &proxy)
+            .finish()
+    }
+}
+
+/// `url` with its password, if any, replaced by `***`.
+fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        Ok(_) => url.to_owned(),
+        Err(_) if url.contains('@') => "(unparseable URL with credentials)".to_owned(),
+        Err(_) => url.to_owned(),
+    }
 }
 
 impl ClientBuilder {
@@ -518,10 +565,24 @@ mod tests {
         assert!(redirect_target(&from, "http://b.example/").is_err());
         assert!(redirect_target(&from, "ftp://b.example/").is_err());
         let plain = WsUrl::parse("ws://a/").unwrap();
+        assert_eq!(redirect_target(&plain, "//c/d").unwrap(), "ws://c/d");
         assert_eq!(redirect_target(&plain, "wss://b/").unwrap(), "wss://b/");
         assert_eq!(
             redirect_target(&plain, "http://b:81/").unwrap(),
             "ws://b:81/"
         );
+    }
+
+    #[test]
+    fn debug_hides_passwords() {
+        let b = ClientBuilder::new("wss://u:secret@h/")
+            .basic_auth("v", "hidden")
+            .proxy("http://p:topsecret@proxy:3128");
+        let text = format!("{b:?}");
+        assert!(
+            !text.contains("secret") && !text.contains("hidden"),
+            "{text}"
+        );
+        assert!(text.contains("wss://u:***@h/"), "{text}");
     }
 }
