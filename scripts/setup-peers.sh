@@ -4,6 +4,7 @@
 #   * $REPO/.venv             Python venv with the `websockets` package
 #   * $REPO/tests/peers/node_modules   the npm `ws` package (from package-lock.json)
 #   * /usr/bin/chromium       Debian's chromium (apt-get, as root), for tests/chromium.rs
+#   * tinyproxy              Debian's tinyproxy (apt-get, as root), for tests/proxy.rs
 #
 # Idempotent: each part is skipped when the pinned version is already present.
 # Needs only python3 (>= 3.11), node and npm; nothing is installed globally.
@@ -93,4 +94,17 @@ else
     apt-get update -qq || die "apt-get update failed"
     apt-get install -y -qq --no-install-recommends chromium >/dev/null || die "apt-get install chromium failed"
     [ -x /usr/bin/chromium ] || die "chromium was installed but /usr/bin/chromium is missing"
+fi
+
+# --- tinyproxy (Debian's package), for the HTTP CONNECT proxy tests (tests/proxy.rs) ---
+if command -v tinyproxy >/dev/null 2>&1; then
+    log "tinyproxy already installed ($(tinyproxy -v 2>&1 | head -n1))"
+else
+    command -v apt-get >/dev/null 2>&1 || die "tinyproxy is missing and apt-get is not available to install it"
+    [ "$(id -u)" -eq 0 ] || die "tinyproxy is missing and installing it with apt-get needs root"
+    log "installing Debian's tinyproxy with apt-get"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq || die "apt-get update failed"
+    apt-get install -y -qq --no-install-recommends tinyproxy >/dev/null || die "apt-get install tinyproxy failed"
+    command -v tinyproxy >/dev/null 2>&1 || die "tinyproxy was installed but is not in PATH"
 fi

@@ -26,6 +26,10 @@
 //!   [`ConnectionHandler`] callbacks.
 //! - [`server`]: the threaded and event-loop servers behind one
 //!   [`server::Handler`] trait.
+//! - [`client`]: [`connect`] a `ws://` or `wss://` URL in one call, or
+//!   configure everything with [`ClientBuilder`] (proxy, TLS, redirects,
+//!   timeouts); `tls` (feature `tls`, on by default) holds the rustls
+//!   building blocks.
 //!
 //! The core (`frame`, `extensions`, `handshake`, `connection`) never
 //! touches a socket, a thread or a clock: it takes bytes (and, for timers,
@@ -53,6 +57,7 @@
 #![deny(missing_docs)]
 #![warn(rust_2018_idioms)]
 
+pub mod client;
 pub mod config;
 pub mod connection;
 pub mod driver;
@@ -63,7 +68,10 @@ pub mod handshake;
 pub mod io;
 mod rand;
 pub mod server;
+#[cfg(feature = "tls")]
+pub mod tls;
 
+pub use client::{connect, ClientBuilder};
 pub use config::{ConfigError, Limits};
 pub use connection::Message;
 pub use error::Error;
