@@ -102,8 +102,12 @@ for t in "${TARGETS[@]}"; do
         failed=1
         SUMMARY+=("$(printf '%-20s FAILED  %12s executions  %4d s  (exit %d; input under fuzz/artifacts/%s/)' \
             "$t" "${execs:-?}" "$elapsed" "$status" "$t")")
-        log "$t failed (exit $status); end of its log:"
-        tail -n 60 "$logfile" >&2
+        log "$t failed (exit $status); its report:"
+        # From the panic message or sanitizer report to the end (the
+        # failing input is listed last), at most 150 lines.
+        awk '/panicked at|ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer)|^==[0-9]+==/ { on = 1 } on' \
+            "$logfile" | head -n 150 >&2
+        grep -q 'panicked at\|ERROR: ' "$logfile" || tail -n 60 "$logfile" >&2
     fi
     rm -rf "$corpus"
 done

@@ -32,14 +32,18 @@
 //! ```
 
 mod broker;
+mod callbacks;
 mod client;
 mod dispatch;
 #[cfg(feature = "mio")]
 mod event_loop;
+mod front;
 mod handler;
 mod hub;
 mod shared;
 mod threaded;
+#[cfg(feature = "tls")]
+mod tls_io;
 
 use std::any::Any;
 use std::fmt;
@@ -49,9 +53,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use broker::{Broker, InProcessBroker, Remote};
+pub use callbacks::Callbacks;
 pub use client::{Client, MessageId, SendError};
 #[cfg(feature = "mio")]
 pub use event_loop::EventLoopServer;
+pub use front::{Server, ServerKind};
 pub use handler::Handler;
 pub use hub::{Delivery, Hub};
 pub use shared::{ServerHandle, ServerStats};
@@ -107,6 +113,8 @@ pub struct ServerBuilder {
     pub(crate) shutdown_timeout: Duration,
     pub(crate) loops: usize,
     pub(crate) stop_on_signals: bool,
+    #[cfg(feature = "tls")]
+    pub(crate) tls: Option<Arc<crate::tls::rustls::ServerConfig>>,
 }
 
 impl Default for ServerBuilder {
@@ -125,6 +133,8 @@ impl Default for ServerBuilder {
             shutdown_timeout: Duration::from_secs(5),
             loops: std::thread::available_parallelism().map_or(1, |n| n.get()),
             stop_on_signals: false,
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 }
@@ -183,6 +193,23 @@ impl ServerBuilder {
                 crate::extensions::PerMessageDeflate::new().with_server_no_context_takeover(true),
             );
         }
+        self
+    }
+
+    /// Serve `wss://`: every connection starts with a TLS handshake
+    /// (counted against the handshake timeout) with this certificate and
+    /// key (feature `tls`).
+    ///
+    /// ```no_run
+    /// use wsstack::server::ServerBuilder;
+    /// use wsstack::tls::TlsServerConfig;
+    /// let tls = TlsServerConfig::from_pem_files("cert.pem", "key.pem")?;
+    /// let server = ServerBuilder::new().address("0.0.0.0:443").tls(tls).bind_event_loop()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, config: crate::tls::TlsServerConfig) -> Self {
+        self.tls = Some(config.to_rustls());
         self
     }
 
@@ -305,6 +332,11 @@ impl ServerBuilder {
                 format!("cannot listen on {addr}: {e}"),
             ))
         })
+    }
+
+    /// Bind a [`Server`] of the given kind (a run-time choice).
+    pub fn bind(self, kind: ServerKind) -> Result<Server, Error> {
+        Server::bind(self, kind)
     }
 
     /// Bind a [`ThreadedServer`].

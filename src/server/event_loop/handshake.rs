@@ -20,7 +20,7 @@ impl<H: Handler> LoopCtx<H> {
         let refuse = *refuse;
         let mut ended = false;
         let progress = loop {
-            match conn.socket.read(&mut self.buf) {
+            match read_from(&mut conn.socket, &mut conn.tls, &mut self.buf) {
                 Ok(0) => {
                     ended = true;
                     break ServerProgress::NeedMore;
@@ -31,7 +31,12 @@ impl<H: Handler> LoopCtx<H> {
                 },
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break ServerProgress::NeedMore,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) => {
+                Err(e) => {
+                    if conn.tls.is_some() {
+                        log::info!("TLS handshake with {} failed: {e}", conn.peer);
+                    } else {
+                        log::debug!("reading the handshake from {} failed: {e}", conn.peer);
+                    }
                     ended = true;
                     break ServerProgress::NeedMore;
                 }

@@ -86,8 +86,62 @@ enum Phase<D> {
     Lingering(Linger),
 }
 
+/// A connection's TLS session (nothing without the `tls` feature).
+#[cfg(feature = "tls")]
+type Session = Box<rustls::ServerConnection>;
+/// A connection's TLS session (nothing without the `tls` feature).
+#[cfg(not(feature = "tls"))]
+type Session = std::convert::Infallible;
+
+/// Read plaintext: from the socket, through the TLS session if any.
+fn read_from(
+    socket: &mut TcpStream,
+    tls: &mut Option<Session>,
+    buf: &mut [u8],
+) -> io::Result<usize> {
+    match tls {
+        #[cfg(feature = "tls")]
+        Some(tls) => super::tls_io::TlsIo { tls, sock: socket }.read(buf),
+        #[cfg(not(feature = "tls"))]
+        Some(never) => match *never {},
+        None => socket.read(buf),
+    }
+}
+
+/// Write what the output holds: to the socket, through the TLS session
+/// if any (whose own buffer is flushed too).
+fn write_out(
+    socket: &mut TcpStream,
+    tls: &mut Option<Session>,
+    output: &mut Output,
+) -> io::Result<()> {
+    match tls {
+        #[cfg(feature = "tls")]
+        Some(tls) => {
+            let mut io = super::tls_io::TlsIo { tls, sock: socket };
+            output.write_to(&mut io)?;
+            io.flush_tls()
+        }
+        #[cfg(not(feature = "tls"))]
+        Some(never) => match *never {},
+        None => output.write_to(socket),
+    }
+}
+
+/// Whether the TLS session still holds bytes to write.
+fn tls_pending(tls: &Option<Session>) -> bool {
+    match tls {
+        #[cfg(feature = "tls")]
+        Some(tls) => tls.wants_write(),
+        #[cfg(not(feature = "tls"))]
+        Some(never) => match *never {},
+        None => false,
+    }
+}
+
 struct Conn<D> {
     socket: TcpStream,
+    tls: Option<Session>,
     generation: u64,
     peer: SocketAddr,
     phase: Phase<D>,

@@ -55,7 +55,7 @@ impl Output {
     }
 
     /// Write as much as the socket takes, with vectored writes.
-    pub(super) fn write_to(&mut self, socket: &mut TcpStream) -> io::Result<()> {
+    pub(super) fn write_to(&mut self, socket: &mut impl Write) -> io::Result<()> {
         while self.len > 0 {
             let mut slices = [IoSlice::new(&[]); MAX_IOV];
             let mut count = 0;

@@ -22,7 +22,7 @@ impl<H: Handler> LoopCtx<H> {
         }
         let mut budget = READ_BUDGET;
         loop {
-            match conn.socket.read(&mut self.buf) {
+            match read_from(&mut conn.socket, &mut conn.tls, &mut self.buf) {
                 Ok(0) => {
                     conn.eof = true;
                     engine.receive_eof();
@@ -140,7 +140,7 @@ impl<H: Handler> LoopCtx<H> {
             engine.poll_transmit(&mut control);
             conn.output.push(control);
         }
-        if let Err(e) = conn.output.write_to(&mut conn.socket) {
+        if let Err(e) = write_out(&mut conn.socket, &mut conn.tls, &mut conn.output) {
             log::debug!("write to {} failed: {e}", conn.peer);
             conn.io_error.get_or_insert(e);
             return self.write_failed(slot);
@@ -150,13 +150,15 @@ impl<H: Handler> LoopCtx<H> {
         match &conn.phase {
             Phase::Open { engine, link, .. } => {
                 link.out_bytes.store(conn.output.len, Ordering::Release);
-                linger = conn.output.len == 0 && engine.wants_close_transport();
+                linger = conn.output.len == 0
+                    && !tls_pending(&conn.tls)
+                    && engine.wants_close_transport();
                 if conn.read_paused && link.buffered() <= self.options.high_water_mark / 2 {
                     conn.read_paused = false;
                     resume = true;
                 }
             }
-            Phase::Closing => linger = conn.output.len == 0,
+            Phase::Closing => linger = conn.output.len == 0 && !tls_pending(&conn.tls),
             Phase::Handshake { .. } | Phase::Lingering(_) => {}
         }
         // on_sent for every message whose last byte is now with the kernel.
@@ -218,6 +220,16 @@ impl<H: Handler> LoopCtx<H> {
         let Some(conn) = self.conns[slot].as_mut() else {
             return;
         };
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &mut conn.tls {
+            // Best effort: the socket has room, we just wrote everything.
+            tls.send_close_notify();
+            let _ = super::super::tls_io::TlsIo {
+                tls,
+                sock: &mut conn.socket,
+            }
+            .flush_tls();
+        }
         if conn.eof || conn.socket.shutdown(Shutdown::Write).is_err() {
             return self.finish(slot);
         }

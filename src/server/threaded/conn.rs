@@ -35,7 +35,10 @@ struct Outbox {
 /// the outbox, else appended to it.
 pub(super) struct Conn {
     pub(super) engine: Mutex<Engine>,
-    writer: Mutex<TcpStream>,
+    /// The socket's write side (a clone of the reader's socket).
+    pub(super) writer: Mutex<TcpStream>,
+    /// The TLS session over the socket, if the server speaks TLS.
+    pub(super) tls: Option<Tls>,
     outbox: Mutex<Outbox>,
     ready: Condvar,
     next_id: AtomicU64,
@@ -50,6 +53,7 @@ impl Conn {
     pub(super) fn new(
         engine: Engine,
         writer: TcpStream,
+        tls: Option<Tls>,
         high_water_mark: usize,
         policy: Backpressure,
         state: Arc<ServerState>,
@@ -57,6 +61,7 @@ impl Conn {
         Conn {
             engine: Mutex::new(engine),
             writer: Mutex::new(writer),
+            tls,
             outbox: Mutex::default(),
             ready: Condvar::new(),
             next_id: AtomicU64::new(0),
@@ -85,7 +90,7 @@ impl Conn {
             return (result, Ok(()));
         }
         drop(outbox);
-        let written = writer.write_all(&out);
+        let written = write_all(&mut writer, self.tls.as_ref(), &out);
         if let Err(e) = &written {
             self.write_failed(&writer, io::Error::new(e.kind(), e.to_string()));
         }
@@ -133,7 +138,7 @@ impl Conn {
             loop {
                 let next = lock(&self.outbox).chunks.pop_front();
                 let Some(bytes) = next else { break };
-                let written = writer.write_all(&bytes);
+                let written = write_all(&mut writer, self.tls.as_ref(), &bytes);
                 lock(&self.outbox).bytes -= bytes.len();
                 if let Err(e) = written {
                     self.write_failed(&writer, e);
@@ -170,6 +175,43 @@ impl Conn {
 
     pub(super) fn fail_transport(&self) {
         let _ = lock(&self.writer).shutdown(Shutdown::Both);
+    }
+}
+
+/// The TLS session type (nothing without the `tls` feature).
+#[cfg(feature = "tls")]
+pub(super) type Tls = super::super::tls_io::SharedTls;
+/// The TLS session type (nothing without the `tls` feature).
+#[cfg(not(feature = "tls"))]
+pub(super) type Tls = std::convert::Infallible;
+
+/// Write `bytes` to the socket, through TLS if there is a session.
+pub(super) fn write_all(sock: &mut TcpStream, tls: Option<&Tls>, bytes: &[u8]) -> io::Result<()> {
+    match tls {
+        #[cfg(feature = "tls")]
+        Some(tls) => tls.write_all(sock, bytes),
+        #[cfg(not(feature = "tls"))]
+        Some(never) => match *never {},
+        None => sock.write_all(bytes),
+    }
+}
+
+/// Read plaintext from the socket, through TLS if there is a session.
+pub(super) fn read(
+    sock: &mut TcpStream,
+    tls: Option<&Tls>,
+    writer: &Mutex<TcpStream>,
+    buf: &mut [u8],
+) -> io::Result<usize> {
+    match tls {
+        #[cfg(feature = "tls")]
+        Some(tls) => tls.read(sock, writer, buf),
+        #[cfg(not(feature = "tls"))]
+        Some(never) => {
+            let _ = writer;
+            match *never {}
+        }
+        None => io::Read::read(sock, buf),
     }
 }
 

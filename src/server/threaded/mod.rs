@@ -7,7 +7,7 @@
 mod conn;
 
 use std::collections::HashMap;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -191,19 +191,91 @@ fn shutdown_clients(registry: &Registry, timeout: Duration) {
     }
 }
 
-/// Read the upgrade request (within the handshake timeout) and answer 503.
-fn refuse(mut tcp: TcpStream, options: &ServerBuilder) {
-    let _ = read_request(&mut tcp, options);
-    let rejection = Rejection::status(503).with_header("Retry-After", "1");
-    let _ = tcp.write_all(&rejection.to_bytes());
-    linger_close(&mut tcp);
+/// A client's transport while its handshake runs: the socket it reads
+/// from, the clone writes go to, and the TLS session over both.
+struct Wire {
+    tcp: TcpStream,
+    writer: Mutex<TcpStream>,
+    tls: Option<conn::Tls>,
 }
 
-/// Read an upgrade request head within the handshake timeout. Returns the
-/// request and the bytes read past it, or `None` when the peer was too
-/// slow or went away; a malformed request has been answered.
-fn read_request(tcp: &mut TcpStream, options: &ServerBuilder) -> Option<(Request, Vec<u8>)> {
+impl Wire {
+    /// Set up the transport (with the TLS handshake, bounded by
+    /// `deadline`, if the server speaks TLS). `None` when it failed, with
+    /// a log line saying why.
+    fn open(tcp: TcpStream, options: &ServerBuilder, deadline: Instant) -> Option<Wire> {
+        let peer = tcp.peer_addr().ok();
+        let writer = match tcp.try_clone() {
+            Ok(w) => w,
+            Err(e) => {
+                log::warn!("cannot clone a client socket: {e}");
+                return None;
+            }
+        };
+        #[cfg(feature = "tls")]
+        if let Some(config) = &options.tls {
+            let shaken =
+                crate::tls::ServerTlsStream::accept_until(config.clone(), writer, Some(deadline));
+            return match shaken {
+                Ok(stream) => {
+                    let (session, writer) = stream.into_parts();
+                    Some(Wire {
+                        tcp,
+                        writer: Mutex::new(writer),
+                        tls: Some(super::tls_io::SharedTls::new(session)),
+                    })
+                }
+                Err(e) => {
+                    log::info!(
+                        "TLS handshake with {} failed: {e}",
+                        peer.map_or_else(|| "a client".to_owned(), |p| p.to_string())
+                    );
+                    None
+                }
+            };
+        }
+        let _ = (options, deadline, peer);
+        Some(Wire {
+            tcp,
+            writer: Mutex::new(writer),
+            tls: None,
+        })
+    }
+
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        conn::read(&mut self.tcp, self.tls.as_ref(), &self.writer, buf)
+    }
+
+    fn write_all(&self, bytes: &[u8]) -> io::Result<()> {
+        conn::write_all(&mut lock(&self.writer), self.tls.as_ref(), bytes)
+    }
+
+    /// Answer and end a connection that is not opened.
+    fn reject(mut self, rejection: &Rejection) {
+        let _ = self.write_all(&rejection.to_bytes());
+        linger_close(&mut self.tcp, self.tls.as_ref(), &self.writer);
+    }
+}
+
+/// Read the upgrade request (within the handshake timeout) and answer 503.
+fn refuse(tcp: TcpStream, options: &ServerBuilder) {
     let deadline = Instant::now() + options.handshake_timeout;
+    let Some(mut wire) = Wire::open(tcp, options, deadline) else {
+        return;
+    };
+    if read_request(&mut wire, options, deadline).is_some() {
+        wire.reject(&Rejection::status(503).with_header("Retry-After", "1"));
+    }
+}
+
+/// Read an upgrade request head by `deadline`. Returns the request and the
+/// bytes read past it, or `None` when the peer was too slow or went away
+/// (a malformed request has been answered).
+fn read_request(
+    wire: &mut Wire,
+    options: &ServerBuilder,
+    deadline: Instant,
+) -> Option<(Request, Vec<u8>)> {
     let mut handshake = ServerHandshake::new(options.handshake.limits);
     let mut chunk = [0u8; 4096];
     let mut n = 0;
@@ -213,8 +285,8 @@ fn read_request(tcp: &mut TcpStream, options: &ServerBuilder) -> Option<(Request
             ServerProgress::Request { request, leftover } => return Some((*request, leftover)),
             ServerProgress::Reject(rejection) => {
                 log::debug!("malformed handshake: {}", rejection.error);
-                let _ = tcp.write_all(&rejection.to_bytes());
-                linger_close(tcp);
+                let _ = wire.write_all(&rejection.to_bytes());
+                linger_close(&mut wire.tcp, wire.tls.as_ref(), &wire.writer);
                 return None;
             }
         }
@@ -223,8 +295,8 @@ fn read_request(tcp: &mut TcpStream, options: &ServerBuilder) -> Option<(Request
             log::debug!("handshake timed out");
             return None;
         }
-        tcp.set_read_timeout(Some(left)).ok()?;
-        n = match tcp.read(&mut chunk) {
+        wire.tcp.set_read_timeout(Some(left)).ok()?;
+        n = match wire.read(&mut chunk) {
             Ok(0) | Err(_) => return None,
             Ok(n) => n,
         };
@@ -235,7 +307,12 @@ fn read_request(tcp: &mut TcpStream, options: &ServerBuilder) -> Option<(Request
 /// read and discard until the peer's FIN or the bounds, so that unread
 /// input never turns our close into a reset that destroys the last bytes
 /// in flight.
-fn linger_close(tcp: &mut TcpStream) {
+fn linger_close(tcp: &mut TcpStream, tls: Option<&conn::Tls>, writer: &Mutex<TcpStream>) {
+    #[cfg(feature = "tls")]
+    if let Some(tls) = tls {
+        tls.close_notify(&mut *lock(writer));
+    }
+    let _ = (tls, writer);
     if tcp.shutdown(Shutdown::Write).is_err() {
         return;
     }
@@ -258,7 +335,7 @@ fn linger_close(tcp: &mut TcpStream) {
 }
 
 fn serve<H: Handler>(
-    mut tcp: TcpStream,
+    tcp: TcpStream,
     peer: SocketAddr,
     handler: &H,
     hub: &Hub<H::Data>,
@@ -267,7 +344,12 @@ fn serve<H: Handler>(
     registry: &Registry,
 ) {
     let _ = tcp.set_nodelay(true);
-    let Some((request, rest)) = read_request(&mut tcp, options) else {
+    let deadline = Instant::now() + options.handshake_timeout;
+    let Some(mut wire) = Wire::open(tcp, options, deadline) else {
+        state.refused.fetch_add(1, Ordering::Relaxed);
+        return;
+    };
+    let Some((request, rest)) = read_request(&mut wire, options, deadline) else {
         state.refused.fetch_add(1, Ordering::Relaxed);
         return;
     };
@@ -276,27 +358,27 @@ fn serve<H: Handler>(
         Err(rejection) => {
             log::debug!("refused {peer}: {}", rejection.error);
             state.refused.fetch_add(1, Ordering::Relaxed);
-            let _ = tcp.write_all(&rejection.to_bytes());
-            linger_close(&mut tcp);
+            wire.reject(&rejection);
             return;
         }
     };
-    let engine = server_engine(options.config, &options.handshake, &accepted.extensions);
-    let (mut engine, writer) = match (engine, tcp.try_clone()) {
-        (Ok(e), Ok(w)) => (e, w),
-        (Err(e), _) => {
+    let mut engine = match server_engine(options.config, &options.handshake, &accepted.extensions) {
+        Ok(e) => e,
+        Err(e) => {
             log::error!("invalid connection config: {e}");
-            let _ = tcp.write_all(&Rejection::status(500).to_bytes());
-            return;
-        }
-        (_, Err(e)) => {
-            log::warn!("cannot clone a client socket: {e}");
+            wire.reject(&Rejection::status(500));
             return;
         }
     };
-    if tcp.write_all(&accepted.to_bytes()).is_err() {
+    if wire.write_all(&accepted.to_bytes()).is_err() {
         return;
     }
+    let Wire {
+        mut tcp,
+        writer,
+        tls,
+    } = wire;
+    let writer = writer.into_inner().unwrap_or_else(|e| e.into_inner());
     let _ = writer.set_write_timeout(Some(options.write_timeout));
     engine.receive(&rest);
     // Start the engine's clock so its timers (ping, idle) are armed.
@@ -304,6 +386,7 @@ fn serve<H: Handler>(
     let conn = Arc::new(Conn::new(
         engine,
         writer,
+        tls,
         options.high_water_mark,
         options.backpressure,
         state.clone(),
@@ -330,7 +413,7 @@ fn serve<H: Handler>(
     // What the writer thread still holds goes out before the lingering
     // close shuts the write side.
     conn.finish_outbox();
-    linger_close(&mut tcp);
+    linger_close(&mut tcp, conn.tls.as_ref(), &conn.writer);
 }
 
 /// The threaded server's way to its engine: a lock per event.
@@ -388,7 +471,7 @@ fn client_loop<H: Handler>(
             lock(&conn.engine).receive_eof();
             continue;
         }
-        let read = tcp.read(&mut chunk);
+        let read = conn::read(tcp, conn.tls.as_ref(), &conn.writer, &mut chunk);
         let mut engine = lock(&conn.engine);
         match read {
             Ok(0) => engine.receive_eof(),
