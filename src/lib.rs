@@ -77,3 +77,8 @@ pub use connection::Message;
 pub use error::Error;
 pub use frame::{CloseCode, MessageKind, Role};
 pub use io::{Connection, ConnectionHandler, FrameSocket};
+
+/// The README's Rust examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

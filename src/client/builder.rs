@@ -214,10 +214,12 @@ impl ClientBuilder {
         self
     }
 
-    /// The read timeout of the open connection (default `None`): a read
-    /// waiting longer fails with an I/O error of kind `WouldBlock` or
-    /// `TimedOut`, and can be retried. Change it later through
-    /// [`MaybeTlsStream::set_read_timeout`].
+    /// How long one `recv` of the open connection waits for the peer
+    /// (default `None`: as long as it takes): past it, `recv` fails with
+    /// an I/O error of kind `TimedOut`, and can be called again. Change it
+    /// later with [`Connection::set_read_timeout`]. The connection's
+    /// timers (keepalive ping, idle and close timeouts) fire while `recv`
+    /// waits either way.
     pub fn read_timeout(mut self, timeout: Option<Duration>) -> ClientBuilder {
         self.read_timeout = timeout;
         self
@@ -229,9 +231,10 @@ impl ClientBuilder {
         self
     }
 
-    /// Send a keepalive ping this often (sets
-    /// [`Config::ping_interval`]). It is sent wherever the connection's
-    /// timers are driven ([`Engine::handle_timeout`](crate::connection::Engine::handle_timeout)).
+    /// Send a keepalive ping this often while `recv` waits, and fail the
+    /// connection (1011) when no pong comes back within `pong_timeout` of
+    /// [`Config`] (default 20 s): a server that stopped answering ends
+    /// `recv` with an error instead of hanging.
     pub fn ping_interval(mut self, interval: Option<Duration>) -> ClientBuilder {
         self.config.ping_interval = interval;
         self
@@ -431,10 +434,11 @@ impl ClientBuilder {
             Err(e) => return Err(self.timed_out(tls_error(e, &url.host), "WebSocket handshake")),
         };
         let (response, negotiated, buffered) = (up.response, up.negotiated, up.buffered);
-        stream.set_read_timeout(self.read_timeout)?;
         stream.set_write_timeout(self.write_timeout)?;
         let engine = client_engine(self.config, &request, &negotiated)?;
-        let conn = Connection::from_engine(stream, engine, &buffered);
+        let mut conn = Connection::from_engine(stream, engine, &buffered);
+        conn.drive_timers();
+        conn.set_read_timeout(self.read_timeout);
         Ok(Outcome::Connected(Box::new((conn, response))))
     }
 

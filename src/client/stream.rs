@@ -128,3 +128,9 @@ impl Write for MaybeTlsStream {
         }
     }
 }
+
+impl crate::io::ReadTimeout for MaybeTlsStream {
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        MaybeTlsStream::set_read_timeout(self, timeout)
+    }
+}
