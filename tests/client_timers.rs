@@ -48,7 +48,10 @@ fn silent_server(after: Vec<u8>) -> (String, thread::JoinHandle<()>) {
     (url, handle)
 }
 
-fn close(handle: thread::JoinHandle<()>, conn: wsstack::Connection<wsstack::client::MaybeTlsStream>) {
+fn close(
+    handle: thread::JoinHandle<()>,
+    conn: wsstack::Connection<wsstack::client::MaybeTlsStream>,
+) {
     drop(conn);
     handle.join().unwrap();
 }
@@ -56,10 +59,8 @@ fn close(handle: thread::JoinHandle<()>, conn: wsstack::Connection<wsstack::clie
 #[test]
 fn a_server_that_never_answers_pings_fails_recv_with_a_pong_timeout() {
     let (url, server) = silent_server(Vec::new());
-    let config = Config::default().with_ping(
-        Some(Duration::from_millis(100)),
-        Duration::from_millis(200),
-    );
+    let config =
+        Config::default().with_ping(Some(Duration::from_millis(100)), Duration::from_millis(200));
     let (mut conn, _) = ClientBuilder::new(&url)
         .no_proxy()
         .config(config)

@@ -401,7 +401,10 @@ impl<S: Read + Write> Connection<S> {
                 .into_iter()
                 .flatten()
                 .min();
-            let wait = wake.map(|at| at.saturating_duration_since(now).max(Duration::from_millis(1)));
+            let wait = wake.map(|at| {
+                at.saturating_duration_since(now)
+                    .max(Duration::from_millis(1))
+            });
             set(&self.stream, wait)?;
         }
         let n = loop {

@@ -38,7 +38,7 @@ use crate::error::Error;
 use crate::frame::CloseCode;
 
 use link::{EventLoopLink, LinkShared, LoopShared, Queued};
-use output::{Chunk, Output};
+use output::Output;
 use reactor::LoopCtx;
 
 const LISTENER: Token = Token(usize::MAX - 1);

@@ -33,24 +33,67 @@ pub(super) struct Output {
     pub(super) written: u64,
     /// (end offset, id) of each message not yet fully written.
     pub(super) marks: VecDeque<(u64, MessageId)>,
+    /// An empty buffer kept for the next bytes the engine hands over, so
+    /// that steady traffic allocates nothing.
+    spare: Vec<u8>,
 }
+
+/// Owned bytes up to this size are appended to the last chunk instead of
+/// queued as a chunk of their own.
+const COALESCE: usize = 16 * 1024;
+/// A written buffer up to this capacity is kept as the spare.
+const KEEP: usize = 64 * 1024;
 
 impl Output {
     pub(super) fn push(&mut self, bytes: Vec<u8>) {
-        self.push_chunk(Chunk::Owned(bytes));
+        self.append(bytes);
     }
 
-    fn push_chunk(&mut self, chunk: Chunk) {
-        if !chunk.is_empty() {
-            self.encoded += chunk.len() as u64;
-            self.len += chunk.len();
-            self.chunks.push_back(chunk);
+    /// Move what the engine has to send into the output.
+    pub(super) fn take_from(&mut self, engine: &mut Engine) {
+        let mut bytes = std::mem::take(&mut self.spare);
+        engine.poll_transmit(&mut bytes);
+        self.append(bytes);
+    }
+
+    /// Queue owned bytes: small ones join the last owned chunk (one
+    /// `writev` slice for many messages), others become a chunk.
+    fn append(&mut self, mut bytes: Vec<u8>) {
+        if bytes.is_empty() {
+            if self.spare.capacity() == 0 {
+                self.spare = bytes;
+            }
+            return;
+        }
+        self.encoded += bytes.len() as u64;
+        self.len += bytes.len();
+        if bytes.len() <= COALESCE {
+            if let Some(Chunk::Owned(tail)) = self.chunks.back_mut() {
+                if tail.len() + bytes.len() <= tail.capacity().max(KEEP) {
+                    tail.extend_from_slice(&bytes);
+                    bytes.clear();
+                    if self.spare.capacity() == 0 {
+                        self.spare = bytes;
+                    }
+                    return;
+                }
+            }
+        }
+        self.chunks.push_back(Chunk::Owned(bytes));
+    }
+
+    /// Queue bytes shared with other connections.
+    pub(super) fn push_shared(&mut self, bytes: Arc<[u8]>) {
+        if !bytes.is_empty() {
+            self.encoded += bytes.len() as u64;
+            self.len += bytes.len();
+            self.chunks.push_back(Chunk::Shared(bytes));
         }
     }
 
-    /// Queue one message's bytes and remember where it ends.
-    pub(super) fn push_message(&mut self, chunk: Chunk, id: MessageId) {
-        self.push_chunk(chunk);
+    /// The message whose last byte was queued last is `id` (for
+    /// `on_sent`).
+    pub(super) fn mark(&mut self, id: MessageId) {
         self.marks.push_back((self.encoded, id));
     }
 
@@ -85,7 +128,12 @@ impl Output {
             let front = chunk.len() - self.head;
             if n >= front {
                 n -= front;
-                self.chunks.pop_front();
+                if let Some(Chunk::Owned(mut done)) = self.chunks.pop_front() {
+                    if self.spare.capacity() == 0 && done.capacity() <= KEEP {
+                        done.clear();
+                        self.spare = done;
+                    }
+                }
                 self.head = 0;
             } else {
                 self.head += n;

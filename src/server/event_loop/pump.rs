@@ -35,6 +35,13 @@ impl<H: Handler> LoopCtx<H> {
                         self.pending_reads.push(slot);
                         break;
                     }
+                    // A plain read that did not fill the buffer drained the
+                    // socket: under edge-triggered readiness, bytes that
+                    // arrive later raise a new event, so another read now
+                    // would only return EAGAIN (a third syscall per echo).
+                    if n < self.buf.len() && conn.tls.is_none() {
+                        break;
+                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -136,9 +143,7 @@ impl<H: Handler> LoopCtx<H> {
                     }
                 }
             }
-            let mut control = Vec::new();
-            engine.poll_transmit(&mut control);
-            conn.output.push(control);
+            conn.output.take_from(engine);
         }
         if let Err(e) = write_out(&mut conn.socket, &mut conn.tls, &mut conn.output) {
             log::debug!("write to {} failed: {e}", conn.peer);
@@ -316,33 +321,29 @@ fn encode_queued(output: &mut Output, engine: &mut Engine, link: &LinkShared, al
         let Some((queued, id)) = lock(&link.queue).pop_front() else {
             return;
         };
-        // Whatever the engine queued before (pongs) goes first.
-        let mut pending = Vec::new();
-        engine.poll_transmit(&mut pending);
-        let (sent, chunk) = match &queued {
+        let before = output.len;
+        let sent = match &queued {
             Queued::Message(message) => {
                 let sent = engine.send(message);
-                engine.poll_transmit(&mut pending);
-                (sent, Chunk::Owned(pending))
+                output.take_from(engine);
+                sent.map(|()| ())
             }
             Queued::Prepared(prepared) => {
-                output.push(pending);
-                match engine.send_prepared(prepared) {
-                    Ok(bytes) => (Ok(()), Chunk::Shared(bytes)),
-                    Err(e) => (Err(e), Chunk::Owned(Vec::new())),
-                }
+                // Whatever the engine queued before (pongs) goes first.
+                output.take_from(engine);
+                engine
+                    .send_prepared(prepared)
+                    .map(|bytes| output.push_shared(bytes))
             }
         };
         // Count the bytes as output before they leave the queue's count, so
         // a sender on another thread never sees less than is held.
-        link.out_bytes.fetch_add(chunk.len(), Ordering::AcqRel);
+        link.out_bytes
+            .fetch_add(output.len - before, Ordering::AcqRel);
         link.queued_bytes.fetch_sub(queued.len(), Ordering::AcqRel);
-        if sent.is_err() {
-            if let Chunk::Owned(bytes) = chunk {
-                output.push(bytes);
-            }
-            continue; // closing: nothing more can be sent
+        if sent.is_ok() {
+            output.mark(id);
         }
-        output.push_message(chunk, id);
+        // Else the connection is closing: nothing more can be sent.
     }
 }
