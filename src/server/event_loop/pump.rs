@@ -326,7 +326,7 @@ fn encode_queued(output: &mut Output, engine: &mut Engine, link: &LinkShared, al
             Queued::Message(message) => {
                 let sent = engine.send(message);
                 output.take_from(engine);
-                sent.map(|()| ())
+                sent
             }
             Queued::Prepared(prepared) => {
                 // Whatever the engine queued before (pongs) goes first.
