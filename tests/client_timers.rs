@@ -3,7 +3,7 @@
 //! client's `recv()` within its deadline with a clear error.
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::thread;
 use std::time::{Duration, Instant};
 
