@@ -7,9 +7,7 @@
 
 use std::io::Cursor;
 
-use criterion::{
-    criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput,
-};
+use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
 use wsstack::connection::{Config, Engine, Event};
 use wsstack::frame::{apply_mask, Frame};
 use wsstack::Limits;
@@ -51,7 +49,11 @@ fn masked_text(size: usize, ascii: bool) -> Vec<u8> {
     let text: String = if ascii {
         "a".repeat(size)
     } else {
-        "añ€😀".repeat(size / 10 + 1).chars().take(size / 2).collect()
+        "añ€😀"
+            .repeat(size / 10 + 1)
+            .chars()
+            .take(size / 2)
+            .collect()
     };
     let mut wire = Vec::new();
     Frame::text(text).with_mask(Some(KEY)).encode(&mut wire);

@@ -11,6 +11,7 @@ mod engine;
 mod error;
 mod message;
 mod prepared;
+mod text;
 mod utf8;
 
 pub use crate::frame::{is_valid_close_code, CloseCode, MessageKind};
