@@ -5,9 +5,10 @@
 use std::fmt;
 use std::net::TcpStream;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
+use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use rustls::RootCertStore;
 
@@ -32,7 +33,7 @@ use super::{provider, ServerTlsStream, TlsError, ALPN_HTTP_1_1};
 /// ```
 #[derive(Clone)]
 pub struct TlsServerConfig {
-    key: Option<Arc<CertifiedKey>>,
+    key: Option<Arc<CertSlot>>,
     client_roots: Option<Arc<RootCertStore>>,
     client_auth_optional: bool,
     config: Arc<rustls::ServerConfig>,
@@ -41,7 +42,10 @@ pub struct TlsServerConfig {
 impl fmt::Debug for TlsServerConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TlsServerConfig")
-            .field("certificates", &self.key.as_ref().map(|k| k.cert.len()))
+            .field(
+                "certificates",
+                &self.key.as_ref().map(|k| k.current().cert.len()),
+            )
             .field(
                 "client_auth_roots",
                 &self.client_roots.as_ref().map(|r| r.len()),
@@ -91,7 +95,7 @@ impl TlsServerConfig {
     }
 
     fn from_key(key: CertifiedKey) -> Result<TlsServerConfig, TlsError> {
-        let key = Arc::new(key);
+        let key = Arc::new(CertSlot(RwLock::new(Arc::new(key))));
         Ok(TlsServerConfig {
             config: build(key.clone(), None, false)?,
             key: Some(key),
@@ -131,6 +135,46 @@ impl TlsServerConfig {
         Ok(self)
     }
 
+    /// Replace the certificate chain and key without a restart (e.g.
+    /// after a renewal): handshakes from now on present the new ones,
+    /// connections already open keep theirs. Servers built from this
+    /// configuration (or a clone of it) see the change. On error nothing
+    /// changes.
+    ///
+    /// ```no_run
+    /// use wsstack::tls::TlsServerConfig;
+    /// let tls = TlsServerConfig::from_pem_files("cert.pem", "key.pem")?;
+    /// // ... give tls.clone() to a server, then later, on SIGHUP say:
+    /// tls.reload_pem_files("cert.pem", "key.pem")?;
+    /// # Ok::<(), wsstack::tls::TlsError>(())
+    /// ```
+    pub fn reload_pem_files(
+        &self,
+        chain_path: impl AsRef<Path>,
+        key_path: impl AsRef<Path>,
+    ) -> Result<(), TlsError> {
+        let chain = pem::certificates(PemSource::File(chain_path.as_ref()), "certificate chain")?;
+        let key = pem::private_key(PemSource::File(key_path.as_ref()))?;
+        self.replace(pem::certified_key(chain, key)?)
+    }
+
+    /// [`reload_pem_files`](TlsServerConfig::reload_pem_files) from memory.
+    pub fn reload_pem(&self, chain_pem: &[u8], key_pem: &[u8]) -> Result<(), TlsError> {
+        let chain = pem::certificates(PemSource::Memory(chain_pem), "certificate chain")?;
+        let key = pem::private_key(PemSource::Memory(key_pem))?;
+        self.replace(pem::certified_key(chain, key)?)
+    }
+
+    fn replace(&self, key: CertifiedKey) -> Result<(), TlsError> {
+        let slot = self.key.as_ref().ok_or_else(|| {
+            TlsError::Rustls(rustls::Error::General(
+                "a TlsServerConfig made from a rustls::ServerConfig cannot be reloaded".into(),
+            ))
+        })?;
+        *slot.0.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(key);
+        Ok(())
+    }
+
     fn rebuild(&mut self) -> Result<(), TlsError> {
         let key = self.key.clone().ok_or_else(|| {
             TlsError::Rustls(rustls::Error::General(
@@ -164,8 +208,24 @@ impl TlsServerConfig {
     }
 }
 
+/// The certificate and key a server presents, replaceable while it runs.
+#[derive(Debug)]
+struct CertSlot(RwLock<Arc<CertifiedKey>>);
+
+impl CertSlot {
+    fn current(&self) -> Arc<CertifiedKey> {
+        self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+impl ResolvesServerCert for CertSlot {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.current())
+    }
+}
+
 fn build(
-    key: Arc<CertifiedKey>,
+    key: Arc<CertSlot>,
     client_roots: Option<Arc<RootCertStore>>,
     client_auth_optional: bool,
 ) -> Result<Arc<rustls::ServerConfig>, TlsError> {
@@ -187,8 +247,7 @@ fn build(
             builder.with_client_cert_verifier(verifier)
         }
     };
-    let mut config =
-        builder.with_cert_resolver(Arc::new(rustls::sign::SingleCertAndKey::from(key)));
+    let mut config = builder.with_cert_resolver(key);
     config.alpn_protocols = vec![ALPN_HTTP_1_1.to_vec()];
     Ok(Arc::new(config))
 }
