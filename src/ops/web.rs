@@ -24,6 +24,9 @@ pub(crate) fn http_handler(
 
 fn respond(status: u16, content_type: &str, body: impl Into<Vec<u8>>) -> Response {
     let mut response = Response::new(status);
+    if status == 200 {
+        response.reason = "OK".into();
+    }
     response.headers.push("Content-Type", content_type);
     // Pages change while you write them: never serve an old copy.
     response.headers.push("Cache-Control", "no-store");
