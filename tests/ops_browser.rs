@@ -524,7 +524,9 @@ fn pages_drive_ops_servers_in_chromium() {
 
     // Every mistake: an error message naming the op and the parameter.
     let errors = &r["errors"];
-    let expected: [(&str, &str, Option<&str>, Option<&str>, &str); 14] = [
+    /// The case, the kind, the op and parameter named, words of the text.
+    type Expected<'a> = (&'a str, &'a str, Option<&'a str>, Option<&'a str>, &'a str);
+    let expected: [Expected<'_>; 14] = [
         (
             "unknown_op",
             "unknown_op",
