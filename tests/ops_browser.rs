@@ -302,6 +302,15 @@ send_message({ op: "add", a: 2, b: 3 }); // queued until connected
 </script>
 "#;
 
+/// A page that declares its handlers with `const`, after the library.
+const CONST_PAGE: &str = r#"<!doctype html>
+<meta charset="utf-8"><title>ops const test</title>
+<script src="/wsstack.js"></script>
+<script>
+const HANDLERS = { hello: (m) => { window.constHello = m.id; tick(); } };
+</script>
+"#;
+
 /// A temp folder with `static/` (the pages) and a secret beside it.
 struct Folder(PathBuf);
 
@@ -317,6 +326,7 @@ impl Folder {
         std::fs::write(dir.join("secret.txt"), "TOP SECRET").unwrap();
         std::fs::write(s.join("index.html"), INDEX).unwrap();
         std::fs::write(s.join("module.html"), MODULE).unwrap();
+        std::fs::write(s.join("const.html"), CONST_PAGE).unwrap();
         std::fs::write(s.join("style.css"), "body { margin: 1em; }").unwrap();
         std::fs::write(s.join("data.json"), "{\"a\": 1}").unwrap();
         std::fs::write(
@@ -687,6 +697,7 @@ fn pages_drive_ops_servers_in_chromium() {
         "{m}"
     );
     assert_eq!(m["badge"], false, "badge: false leaves no badge");
+    assert!(m["const_hello"].is_u64(), "const HANDLERS is found: {m}");
 
     // The classroom board: drawn with the mouse on one page, seen on the
     // other page of the board only.

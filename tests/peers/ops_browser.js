@@ -218,6 +218,11 @@ async function modulePage(browser) {
     badge: document.getElementById("wsstack-status") !== null,
   }));
   await p4.close();
+  // A page that writes `const HANDLERS = {...}` after the library.
+  const p9 = await openPage(browser, cfg.app + "const.html", "p9");
+  await until(p9, () => window.constHello !== undefined);
+  r.const_hello = await p9.evaluate(() => window.constHello);
+  await p9.close();
   return r;
 }
 

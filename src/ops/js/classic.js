@@ -1,7 +1,6 @@
-
-// ---------------------------------------------------------------------------
-// <script src="/wsstack.js">: connect straight away, and put what you need
-// on window, so that every script on the page can use it:
+//! The classic script, <script src="/wsstack.js">: connect straight away,
+// and put what you need on window, so that every script on the page can
+// use it:
 //
 //   HANDLERS        op name -> function called with each message of that op
 //   send_message()  send a message
@@ -12,7 +11,9 @@
 
 window.HANDLERS = window.HANDLERS || {};
 window.wsstack = wsstackConnect(Object.assign(
-  { handlers: function () { return window.HANDLERS; } },
+  // HANDLERS without "window.": this also finds `const HANDLERS = {...}`
+  // written in a script of the page.
+  { handlers: function () { return HANDLERS; } },
   window.WSSTACK_OPTIONS || {}
 ));
 window.send_message = function (msg) { return window.wsstack.send(msg); };

@@ -1,4 +1,4 @@
-// wsstack.js: talk to a wsstack server from a web page.
+//! wsstack.js: talk to a wsstack server from a web page.
 //
 // Every message is an object with an "op" that says what kind of message
 // it is, and any other fields you like:
@@ -173,3 +173,4 @@ function wsstackConnect(options) {
   open();
   return connection;
 }
+

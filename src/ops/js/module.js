@@ -1,6 +1,4 @@
-
-// ---------------------------------------------------------------------------
-// The ES module, for React, Vue or <script type="module">:
+//! The ES module (/wsstack.mjs), for React, Vue or <script type="module">:
 //
 //   import { connect, send_message, HANDLERS } from "/wsstack.mjs";
 //   HANDLERS.draw = (msg) => { ... };
