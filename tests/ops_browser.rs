@@ -416,9 +416,18 @@ fn drive(
         .stderr(Stdio::inherit())
         .spawn()
         .expect("cannot run node: this test needs Node (scripts/setup-peers.sh)");
+    /// Give the script time to quit Chromium by itself (it does before
+    /// its last line), then end it.
     struct Kill(Child);
     impl Drop for Kill {
         fn drop(&mut self) {
+            let deadline = Instant::now() + Duration::from_secs(15);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = self.0.try_wait() {
+                    return;
+                }
+                thread::sleep(Duration::from_millis(50));
+            }
             let _ = self.0.kill();
             let _ = self.0.wait();
         }

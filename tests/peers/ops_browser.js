@@ -300,16 +300,36 @@ async function reconnect(p1, p2) {
   return r;
 }
 
+// Quit Chromium: politely, then its whole process group (puppeteer starts
+// it in a group of its own, whose id is its pid), then remove the profile.
+async function quit(browser, profile) {
+  if (browser) {
+    const pid = browser.process() && browser.process().pid;
+    let timer;
+    const late = new Promise((r) => (timer = setTimeout(r, 5000)));
+    await Promise.race([browser.close().catch(() => {}), late]);
+    clearTimeout(timer);
+    if (pid) {
+      try {
+        process.kill(-pid, "SIGKILL");
+      } catch (e) {} // already gone
+    }
+  }
+  fs.rmSync(profile, { recursive: true, force: true });
+}
+
 async function main() {
   const profile = fs.mkdtempSync(path.join(os.tmpdir(), "wsstack-ops-chromium-"));
   let browser = null;
   const begun = Date.now();
-  const timer = setTimeout(() => {
+  const timer = setTimeout(async () => {
+    await quit(browser, profile);
     out({ error: `the browser run took over ${TOTAL} ms`, result });
-    if (browser) browser.process()?.kill("SIGKILL");
-    fs.rmSync(profile, { recursive: true, force: true });
     process.exit(1);
   }, TOTAL);
+  // The last line, printed once Chromium is gone: the Rust test ends this
+  // script as soon as it has read it.
+  let last;
   try {
     browser = await puppeteer.launch({
       executablePath: cfg.chromium,
@@ -345,14 +365,16 @@ async function main() {
     await timed("module", () => modulePage(browser));
     await timed("classroom", () => classroom(browser));
     await timed("reconnect", () => reconnect(p1, p2));
-    out({ result });
+    last = { result };
   } catch (e) {
-    out({ error: String(e && e.stack ? e.stack : e), result });
+    last = { error: String(e && e.stack ? e.stack : e), result };
     process.exitCode = 1;
   } finally {
+    const t = Date.now();
+    await quit(browser, profile);
+    result.ms.quit = Date.now() - t;
     clearTimeout(timer);
-    if (browser) await browser.close().catch(() => {});
-    fs.rmSync(profile, { recursive: true, force: true });
+    out(last);
     process.stdin.destroy();
   }
 }
