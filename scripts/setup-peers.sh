@@ -2,7 +2,9 @@
 # Install the third-party WebSocket peers used by the integration tests.
 #
 #   * $REPO/.venv             Python venv with the `websockets` package
-#   * $REPO/tests/peers/node_modules   the npm `ws` package (from package-lock.json)
+#   * $REPO/tests/peers/node_modules   the npm `ws` and `puppeteer-core` packages (from
+#                                      package-lock.json; puppeteer-core drives Debian's
+#                                      chromium for tests/ops_browser.rs and downloads no browser)
 #   * /usr/bin/chromium       Debian's chromium (apt-get, as root), for tests/chromium.rs
 #   * tinyproxy              Debian's tinyproxy (apt-get, as root), for tests/proxy.rs
 #
@@ -67,12 +69,17 @@ else
     "$VENV/bin/python" -c 'import websockets.asyncio.server, websockets.asyncio.client'
 fi
 
-# --- Node: ws -----------------------------------------------------------------
+# --- Node: ws, puppeteer-core ------------------------------------------------------
 cd "$PEERS"
-if [ -f node_modules/ws/package.json ] && node -e '
-    const want = require("./package.json").dependencies.ws;
-    process.exit(require("./node_modules/ws/package.json").version === want ? 0 : 1);' 2>/dev/null; then
-    log "node ws $(node -p 'require("./node_modules/ws/package.json").version') already installed in tests/peers"
+# Every dependency in package.json, installed at its pinned version?
+if node -e '
+    const deps = require("./package.json").dependencies;
+    for (const [name, want] of Object.entries(deps)) {
+        let got = null;
+        try { got = require(`./node_modules/${name}/package.json`).version; } catch (e) {}
+        if (got !== want) process.exit(1);
+    }' 2>/dev/null; then
+    log "node peers already installed in tests/peers ($(node -p 'Object.entries(require("./package.json").dependencies).map(([n, v]) => n + " " + v).join(", ")'))"
 else
     if [ -f package-lock.json ]; then
         log "npm ci in tests/peers"

@@ -68,6 +68,8 @@ pub mod extensions;
 pub mod frame;
 pub mod handshake;
 pub mod io;
+#[cfg(feature = "ops")]
+pub mod ops;
 mod rand;
 pub mod server;
 #[cfg(feature = "tls")]
@@ -79,6 +81,8 @@ pub use connection::Message;
 pub use error::Error;
 pub use frame::{CloseCode, MessageKind, Role};
 pub use io::{Connection, ConnectionHandler, FrameSocket};
+#[cfg(feature = "ops")]
+pub use ops::App;
 
 /// The README's Rust examples, compiled and run as doctests.
 #[cfg(doctest)]

@@ -1,9 +1,7 @@
 //! A server's certificate can be replaced while it runs: new handshakes
 //! present the new certificate, an open connection keeps working.
 
-#[allow(dead_code)]
 mod support;
-#[allow(dead_code)]
 mod support_tls;
 
 use std::thread;
