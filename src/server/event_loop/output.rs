@@ -41,8 +41,12 @@ pub(super) struct Output {
 /// Owned bytes up to this size are appended to the last chunk instead of
 /// queued as a chunk of their own.
 const COALESCE: usize = 16 * 1024;
-/// A written buffer up to this capacity is kept as the spare.
+/// A chunk grows up to this size by appending small messages.
 const KEEP: usize = 64 * 1024;
+/// A written buffer up to this capacity is kept as the spare (bigger ones
+/// are freed, so one large message does not pin memory on an idle
+/// connection).
+const SPARE_KEEP: usize = 16 * 1024;
 
 impl Output {
     pub(super) fn push(&mut self, bytes: Vec<u8>) {
@@ -60,7 +64,7 @@ impl Output {
     /// `writev` slice for many messages), others become a chunk.
     fn append(&mut self, mut bytes: Vec<u8>) {
         if bytes.is_empty() {
-            if self.spare.capacity() == 0 {
+            if self.spare.capacity() == 0 && bytes.capacity() <= SPARE_KEEP {
                 self.spare = bytes;
             }
             return;
@@ -72,7 +76,7 @@ impl Output {
                 if tail.len() + bytes.len() <= tail.capacity().max(KEEP) {
                     tail.extend_from_slice(&bytes);
                     bytes.clear();
-                    if self.spare.capacity() == 0 {
+                    if self.spare.capacity() == 0 && bytes.capacity() <= SPARE_KEEP {
                         self.spare = bytes;
                     }
                     return;
@@ -129,7 +133,7 @@ impl Output {
             if n >= front {
                 n -= front;
                 if let Some(Chunk::Owned(mut done)) = self.chunks.pop_front() {
-                    if self.spare.capacity() == 0 && done.capacity() <= KEEP {
+                    if self.spare.capacity() == 0 && done.capacity() <= SPARE_KEEP {
                         done.clear();
                         self.spare = done;
                     }
