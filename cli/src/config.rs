@@ -85,6 +85,16 @@ impl FileConfig {
             if let Err(e) = serde_json::from_value::<FileConfig>(Value::Object(one)) {
                 return Err(format!("key \"{key}\" must be {expected}, not {}: {e}", kind(item)));
             }
+            match (key.as_str(), item.as_str()) {
+                ("server", Some(name)) => {
+                    name.parse::<ServerKind>()
+                        .map_err(|e| format!("key \"server\": {e}"))?;
+                }
+                ("log-level", Some(level)) if !LOG_LEVELS.contains(&level) => {
+                    return Err(format!("key \"log-level\" must be {expected}, not {level:?}"));
+                }
+                _ => {}
+            }
         }
         if map.contains_key("filter") && map.contains_key("filters") {
             return Err("give \"filters\" or \"filter\", not both".into());
@@ -147,6 +157,9 @@ pub struct Settings {
     pub addr: String,
     /// `--filter`, in order.
     pub filters: Vec<String>,
+    /// Where the filters were named: `--filter`, the config file, or the
+    /// defaults (for error messages).
+    pub filters_source: String,
     /// `--deflate`.
     pub deflate: bool,
     /// `--server`.
@@ -205,11 +218,17 @@ impl Settings {
             (Some(_), None) => return Err("--cert needs --key (the certificate's private key)".into()),
             (None, Some(_)) => return Err("--key needs --cert (the certificate chain)".into()),
         };
-        let filters = if !args.filters.is_empty() {
-            args.filters
+        let (filters, filters_source) = if !args.filters.is_empty() {
+            (args.filters, "--filter".to_owned())
+        } else if let Some(filters) = file.filters {
+            let source = match &args.config {
+                Some(path) => format!("config file {}: key \"filters\"", path.display()),
+                None => "config file: key \"filters\"".to_owned(),
+            };
+            (filters, source)
         } else {
-            file.filters
-                .unwrap_or_else(|| DEFAULT_FILTERS.iter().map(|s| s.to_string()).collect())
+            let defaults = DEFAULT_FILTERS.iter().map(|s| s.to_string()).collect();
+            (defaults, "default filters".to_owned())
         };
         if filters.is_empty() {
             return Err("no filter: name at least one (see --help for the list)".into());
@@ -222,6 +241,7 @@ impl Settings {
         let settings = Settings {
             addr: args.addr.or(file.addr).unwrap_or_else(|| DEFAULT_ADDR.into()),
             filters,
+            filters_source,
             deflate: args.deflate || file.deflate.unwrap_or(false),
             server,
             tls,

@@ -125,12 +125,25 @@ struct Ready {
 /// failure to start.
 fn prepare(settings: &Settings, registry: &FilterRegistry) -> Result<Ready, (u8, String)> {
     let usage = |e: String| (2, e);
+    let mut limits = Limits::default();
+    for (name, value, slot) in [
+        ("max-message", settings.max_message, &mut limits.max_message_size),
+        ("max-frame", settings.max_frame, &mut limits.max_frame_size),
+    ] {
+        if let Some(n) = value {
+            if n < 125 {
+                return Err((2, format!("{name} must be at least 125 bytes (the largest control frame), not {n}")));
+            }
+            *slot = n;
+        }
+    }
+    limits.validate().map_err(|e| (2, format!("limits: {e}")))?;
     let filters = settings
         .filters
         .iter()
         .map(|name| registry.build(name))
         .collect::<Result<Vec<_>, _>>()
-        .map_err(usage)?;
+        .map_err(|e| (2, format!("{}: {e}", settings.filters_source)))?;
     let metrics = Arc::new(Metrics::default());
     let hub: Hub<Session> = Hub::new();
     let redis = match &settings.redis {
@@ -164,14 +177,6 @@ fn prepare(settings: &Settings, registry: &FilterRegistry) -> Result<Ready, (u8,
     };
     let handle_slot = routes.handle.clone();
     let handshake = ServerConfig::new().with_http_handler(move |req| routes.answer(req));
-    let mut limits = Limits::default();
-    if let Some(n) = settings.max_message {
-        limits.max_message_size = n;
-    }
-    if let Some(n) = settings.max_frame {
-        limits.max_frame_size = n;
-    }
-    limits.validate().map_err(|e| (2, format!("limits: {e}")))?;
     let mut builder = ServerBuilder::new()
         .address(settings.addr.clone())
         .handshake(handshake)
