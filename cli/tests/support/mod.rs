@@ -361,7 +361,7 @@ impl Redis {
         let port = self.port.to_string();
         let mut all = vec!["-h", "127.0.0.1", "-p", &port];
         all.extend_from_slice(args);
-        let out = run(Path::new("/usr/bin/redis-cli"), &all, b"");
+        let out = run(Path::new("redis-cli"), &all, b"");
         assert!(out.status.success(), "redis-cli {args:?}: {out:?}");
         out.stdout
     }
@@ -442,7 +442,7 @@ impl Ws {
 }
 
 /// `GET path` (or another method) over plain HTTP/1.1: the status and the
-/// body.
+/// body (read to its `Content-Length`, or to the end of the stream).
 pub fn http(addr: SocketAddr, method: &str, path: &str) -> (u16, String) {
     let mut tcp = TcpStream::connect(addr).unwrap();
     tcp.set_read_timeout(Some(STEP)).unwrap();
@@ -451,18 +451,42 @@ pub fn http(addr: SocketAddr, method: &str, path: &str) -> (u16, String) {
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
     )
     .unwrap();
-    let mut response = String::new();
-    tcp.read_to_string(&mut response).unwrap();
-    let status = response
+    let mut bytes = Vec::new();
+    let mut buf = [0u8; 16 * 1024];
+    let head_end = loop {
+        if let Some(i) = bytes.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        let n = tcp.read(&mut buf).unwrap();
+        assert!(n > 0, "the response ended in its head: {bytes:?}");
+        bytes.extend_from_slice(&buf[..n]);
+    };
+    let head = String::from_utf8_lossy(&bytes[..head_end]).into_owned();
+    let length = head.lines().find_map(|l| {
+        let (name, value) = l.split_once(':')?;
+        name.trim()
+            .eq_ignore_ascii_case("content-length")
+            .then(|| value.trim().parse::<usize>().ok())?
+    });
+    let no_body = method == "HEAD";
+    loop {
+        let body = bytes.len() - head_end;
+        if no_body || length.is_some_and(|l| body >= l) {
+            break;
+        }
+        let n = tcp.read(&mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        bytes.extend_from_slice(&buf[..n]);
+    }
+    let status = head
         .split(' ')
         .nth(1)
         .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("not HTTP: {response:?}"));
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    (status, body)
+        .unwrap_or_else(|| panic!("not HTTP: {head:?}"));
+    let end = if no_body { head_end } else { bytes.len() };
+    (status, String::from_utf8_lossy(&bytes[head_end..end]).into_owned())
 }
 
 /// A metric's value from `GET /metrics` (panics if missing).
