@@ -108,7 +108,11 @@ fn node(args: &[&str]) -> (Proc, String) {
 fn metric(addr: &str, name: &str) -> f64 {
     use std::io::{Read, Write};
     let mut tcp = TcpStream::connect(addr).unwrap();
-    write!(tcp, "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    write!(
+        tcp,
+        "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut text = String::new();
     tcp.read_to_string(&mut text).unwrap();
     text.lines()
@@ -178,8 +182,12 @@ fn run_case(from: &str, to: &str) -> Outcome {
     let recording = Arc::new(AtomicBool::new(true));
     let last_at = Arc::new(AtomicU64::new(0));
     let reader = {
-        let (received, latencies, recording, last_at) =
-            (received.clone(), latencies.clone(), recording.clone(), last_at.clone());
+        let (received, latencies, recording, last_at) = (
+            received.clone(),
+            latencies.clone(),
+            recording.clone(),
+            last_at.clone(),
+        );
         thread::spawn(move || {
             read_all(receiver, |bytes| {
                 let now = origin.elapsed().as_nanos() as u64;

@@ -21,6 +21,7 @@ impl Filter for Shout {
 }
 
 fn main() -> std::process::ExitCode {
-    let filters = FilterRegistry::builtin().with("shout", "upper-case every text message", || Shout);
+    let filters =
+        FilterRegistry::builtin().with("shout", "upper-case every text message", || Shout);
     wsstack_cli::run_main(filters)
 }

@@ -85,7 +85,7 @@ pub struct ServeArgs {
     #[arg(long, value_name = "N", help_heading = "Limits")]
     pub max_connections: Option<usize>,
 
-    /// Join the nodes on this Redis (redis://[user:pass@]host[:port][/db]):
+    /// Join the nodes on this Redis (a redis:// URL, e.g. redis://127.0.0.1:6379/):
     /// rooms and broadcasts reach the clients of every node; retried with a
     /// backoff while unreachable
     #[arg(long, value_name = "URL", help_heading = "Redis")]

@@ -40,7 +40,10 @@ const KEYS: &[(&str, &str)] = &[
     ("server", "\"threaded\" or \"event-loop\""),
     ("cert", "a string, the path of a PEM file"),
     ("key", "a string, the path of a PEM file"),
-    ("log-level", "one of \"off\", \"error\", \"warn\", \"info\", \"debug\", \"trace\""),
+    (
+        "log-level",
+        "one of \"off\", \"error\", \"warn\", \"info\", \"debug\", \"trace\"",
+    ),
     ("max-message", "a whole number of bytes"),
     ("max-frame", "a whole number of bytes"),
     ("max-connections", "a whole number"),
@@ -67,7 +70,9 @@ impl FileConfig {
         let value: Value =
             serde_json::from_str(text).map_err(|e| format!("not valid JSON: {e}"))?;
         let Value::Object(map) = &value else {
-            return Err("expected a JSON object of options, such as {\"addr\": \"127.0.0.1:8000\"}".into());
+            return Err(
+                "expected a JSON object of options, such as {\"addr\": \"127.0.0.1:8000\"}".into(),
+            );
         };
         for (key, item) in map {
             let Some((_, expected)) = KEYS.iter().find(|(k, _)| k == key) else {
@@ -83,7 +88,10 @@ impl FileConfig {
             let mut one = serde_json::Map::new();
             one.insert(key.clone(), item.clone());
             if let Err(e) = serde_json::from_value::<FileConfig>(Value::Object(one)) {
-                return Err(format!("key \"{key}\" must be {expected}, not {}: {e}", kind(item)));
+                return Err(format!(
+                    "key \"{key}\" must be {expected}, not {}: {e}",
+                    kind(item)
+                ));
             }
             match (key.as_str(), item.as_str()) {
                 ("server", Some(name)) => {
@@ -91,7 +99,9 @@ impl FileConfig {
                         .map_err(|e| format!("key \"server\": {e}"))?;
                 }
                 ("log-level", Some(level)) if !LOG_LEVELS.contains(&level) => {
-                    return Err(format!("key \"log-level\" must be {expected}, not {level:?}"));
+                    return Err(format!(
+                        "key \"log-level\" must be {expected}, not {level:?}"
+                    ));
                 }
                 _ => {}
             }
@@ -215,7 +225,9 @@ impl Settings {
         let tls = match (args.cert.or(file.cert), args.key.or(file.key)) {
             (Some(cert), Some(key)) => Some((cert, key)),
             (None, None) => None,
-            (Some(_), None) => return Err("--cert needs --key (the certificate's private key)".into()),
+            (Some(_), None) => {
+                return Err("--cert needs --key (the certificate's private key)".into())
+            }
             (None, Some(_)) => return Err("--key needs --cert (the certificate chain)".into()),
         };
         let (filters, filters_source) = if !args.filters.is_empty() {
@@ -239,7 +251,10 @@ impl Settings {
             file.channels.unwrap_or_default()
         };
         let settings = Settings {
-            addr: args.addr.or(file.addr).unwrap_or_else(|| DEFAULT_ADDR.into()),
+            addr: args
+                .addr
+                .or(file.addr)
+                .unwrap_or_else(|| DEFAULT_ADDR.into()),
             filters,
             filters_source,
             deflate: args.deflate || file.deflate.unwrap_or(false),
@@ -296,9 +311,15 @@ mod tests {
     #[test]
     fn bad_files_name_the_key() {
         let e = FileConfig::parse(r#"{"adr": "x"}"#).unwrap_err();
-        assert!(e.contains("unknown key \"adr\" (did you mean \"addr\"?)"), "{e}");
+        assert!(
+            e.contains("unknown key \"adr\" (did you mean \"addr\"?)"),
+            "{e}"
+        );
         let e = FileConfig::parse(r#"{"max-message": "big"}"#).unwrap_err();
-        assert!(e.contains("key \"max-message\" must be a whole number of bytes"), "{e}");
+        assert!(
+            e.contains("key \"max-message\" must be a whole number of bytes"),
+            "{e}"
+        );
         let e = FileConfig::parse(r#"{"filters": "echo"}"#).unwrap_err();
         assert!(e.contains("key \"filters\" must be a list"), "{e}");
         let e = FileConfig::parse("[1]").unwrap_err();

@@ -77,8 +77,12 @@ fn builder(args: &ConnectArgs) -> Result<(ClientBuilder, Duration), String> {
     }
     if args.insecure_dangerous_skip_verify {
         if url.secure {
-            log::warn!("--insecure-dangerous-skip-verify: the server's certificate is NOT verified");
-            b = b.tls(wsstack::tls::TlsClientConfig::new().dangerous_disable_certificate_verification());
+            log::warn!(
+                "--insecure-dangerous-skip-verify: the server's certificate is NOT verified"
+            );
+            b = b.tls(
+                wsstack::tls::TlsClientConfig::new().dangerous_disable_certificate_verification(),
+            );
         } else {
             log::warn!("--insecure-dangerous-skip-verify does nothing for a ws:// URL");
         }
@@ -215,7 +219,10 @@ fn session(
             }
             Ok(None) => return closed_by_server(&conn),
             Err(Error::Io(e))
-                if matches!(e.kind(), io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock) => {}
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
+                ) => {}
             Err(e) => return failed(&conn, &e),
         }
     }

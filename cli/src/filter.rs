@@ -331,7 +331,9 @@ impl FilterRegistry {
     /// One line per filter, for `--help`.
     pub fn help(&self) -> String {
         let width = self.filters.keys().map(String::len).max().unwrap_or(0);
-        let mut text = String::from("Filters (--filter NAME, in order; default: broadcast_messages, stdout_messages):\n");
+        let mut text = String::from(
+            "Filters (--filter NAME, in order; default: broadcast_messages, stdout_messages):\n",
+        );
         for (name, (description, _)) in &self.filters {
             text.push_str(&format!("  {name:width$}  {description}\n"));
         }

@@ -28,7 +28,8 @@ impl Routes {
     pub(crate) fn answer(&self, request: &Request) -> Option<Response> {
         let method = request.method();
         if !method.eq_ignore_ascii_case("GET") && !method.eq_ignore_ascii_case("HEAD") {
-            let mut r = Response::with_body(405, "text/plain; charset=utf-8", "Method Not Allowed\n");
+            let mut r =
+                Response::with_body(405, "text/plain; charset=utf-8", "Method Not Allowed\n");
             r.headers.push("Allow", "GET, HEAD");
             return Some(r);
         }

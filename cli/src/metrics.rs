@@ -81,27 +81,121 @@ fn metric(out: &mut String, name: &str, kind: &str, help: &str, value: impl std:
 
 /// The Prometheus text exposition (format 0.0.4) of the server's counters,
 /// the CLI's counters and, with `--redis`, the Redis link's.
-pub fn render(server: &ServerStats, metrics: &MetricsSnapshot, redis: Option<&RedisStats>) -> String {
+pub fn render(
+    server: &ServerStats,
+    metrics: &MetricsSnapshot,
+    redis: Option<&RedisStats>,
+) -> String {
     let mut out = String::new();
     let m = &mut out;
-    metric(m, "wsstack_connections_open", "gauge", "Clients connected now.", server.open);
-    metric(m, "wsstack_connections_accepted_total", "counter", "Clients accepted since start.", server.accepted);
+    metric(
+        m,
+        "wsstack_connections_open",
+        "gauge",
+        "Clients connected now.",
+        server.open,
+    );
+    metric(
+        m,
+        "wsstack_connections_accepted_total",
+        "counter",
+        "Clients accepted since start.",
+        server.accepted,
+    );
     metric(m, "wsstack_connections_refused_total", "counter", "Connections refused or answered with plain HTTP (over the limit, a failed handshake, the page, /healthz, /metrics).", server.refused);
-    metric(m, "wsstack_messages_in_total", "counter", "Messages received from clients.", metrics.messages_in);
-    metric(m, "wsstack_bytes_in_total", "counter", "Payload bytes received from clients.", metrics.bytes_in);
-    metric(m, "wsstack_messages_out_total", "counter", "Messages queued for clients, one per recipient.", metrics.messages_out);
-    metric(m, "wsstack_bytes_out_total", "counter", "Payload bytes queued for clients, per recipient.", metrics.bytes_out);
-    metric(m, "wsstack_messages_dropped_total", "counter", "Messages a recipient did not take (queue full or closing).", metrics.dropped);
-    metric(m, "wsstack_handler_panics_total", "counter", "Filter callbacks that panicked.", server.handler_panics);
-    metric(m, "wsstack_redis_enabled", "gauge", "1 when the server runs with --redis.", u8::from(redis.is_some()));
+    metric(
+        m,
+        "wsstack_messages_in_total",
+        "counter",
+        "Messages received from clients.",
+        metrics.messages_in,
+    );
+    metric(
+        m,
+        "wsstack_bytes_in_total",
+        "counter",
+        "Payload bytes received from clients.",
+        metrics.bytes_in,
+    );
+    metric(
+        m,
+        "wsstack_messages_out_total",
+        "counter",
+        "Messages queued for clients, one per recipient.",
+        metrics.messages_out,
+    );
+    metric(
+        m,
+        "wsstack_bytes_out_total",
+        "counter",
+        "Payload bytes queued for clients, per recipient.",
+        metrics.bytes_out,
+    );
+    metric(
+        m,
+        "wsstack_messages_dropped_total",
+        "counter",
+        "Messages a recipient did not take (queue full or closing).",
+        metrics.dropped,
+    );
+    metric(
+        m,
+        "wsstack_handler_panics_total",
+        "counter",
+        "Filter callbacks that panicked.",
+        server.handler_panics,
+    );
+    metric(
+        m,
+        "wsstack_redis_enabled",
+        "gauge",
+        "1 when the server runs with --redis.",
+        u8::from(redis.is_some()),
+    );
     let up = redis.is_some_and(|r| r.up);
-    metric(m, "wsstack_redis_up", "gauge", "1 while the Redis subscription link is connected and subscribed, else 0.", u8::from(up));
+    metric(
+        m,
+        "wsstack_redis_up",
+        "gauge",
+        "1 while the Redis subscription link is connected and subscribed, else 0.",
+        u8::from(up),
+    );
     if let Some(r) = redis {
-        metric(m, "wsstack_redis_channels_subscribed", "gauge", "Redis channels this node is subscribed to.", r.channels);
-        metric(m, "wsstack_redis_published_total", "counter", "Messages published to Redis.", r.published);
-        metric(m, "wsstack_redis_publish_dropped_total", "counter", "Publications lost while Redis was unreachable or the queue was full.", r.publish_dropped);
-        metric(m, "wsstack_redis_received_total", "counter", "Messages received from other nodes and relayed channels.", r.received);
-        metric(m, "wsstack_redis_reconnects_total", "counter", "Times the Redis link was re-established after a loss.", r.reconnects);
+        metric(
+            m,
+            "wsstack_redis_channels_subscribed",
+            "gauge",
+            "Redis channels this node is subscribed to.",
+            r.channels,
+        );
+        metric(
+            m,
+            "wsstack_redis_published_total",
+            "counter",
+            "Messages published to Redis.",
+            r.published,
+        );
+        metric(
+            m,
+            "wsstack_redis_publish_dropped_total",
+            "counter",
+            "Publications lost while Redis was unreachable or the queue was full.",
+            r.publish_dropped,
+        );
+        metric(
+            m,
+            "wsstack_redis_received_total",
+            "counter",
+            "Messages received from other nodes and relayed channels.",
+            r.received,
+        );
+        metric(
+            m,
+            "wsstack_redis_reconnects_total",
+            "counter",
+            "Times the Redis link was re-established after a loss.",
+            r.reconnects,
+        );
     }
     out
 }

@@ -109,7 +109,9 @@ pub(crate) fn init_logging(level: Option<&str>, default: &str) {
             b.parse_filters(level);
             b
         }
-        None => env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default)),
+        None => {
+            env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default))
+        }
     };
     let _ = builder.try_init();
 }
@@ -127,12 +129,21 @@ fn prepare(settings: &Settings, registry: &FilterRegistry) -> Result<Ready, (u8,
     let usage = |e: String| (2, e);
     let mut limits = Limits::default();
     for (name, value, slot) in [
-        ("max-message", settings.max_message, &mut limits.max_message_size),
+        (
+            "max-message",
+            settings.max_message,
+            &mut limits.max_message_size,
+        ),
         ("max-frame", settings.max_frame, &mut limits.max_frame_size),
     ] {
         if let Some(n) = value {
             if n < 125 {
-                return Err((2, format!("{name} must be at least 125 bytes (the largest control frame), not {n}")));
+                return Err((
+                    2,
+                    format!(
+                        "{name} must be at least 125 bytes (the largest control frame), not {n}"
+                    ),
+                ));
             }
             *slot = n;
         }
@@ -150,15 +161,22 @@ fn prepare(settings: &Settings, registry: &FilterRegistry) -> Result<Ready, (u8,
         Some(url) => {
             let broker = Arc::new(RedisBroker::new(url, &settings.redis_prefix).map_err(usage)?);
             let counters = metrics.clone();
-            broker.on_delivery(move |message, delivery| counters.delivered(&delivery, message.len()));
+            broker
+                .on_delivery(move |message, delivery| counters.delivered(&delivery, message.len()));
             hub.set_broker(broker.clone());
-            log::info!("joining the nodes on Redis {} as node {}", broker.url(), broker.node_id());
+            log::info!(
+                "joining the nodes on Redis {} as node {}",
+                broker.url(),
+                broker.node_id()
+            );
             Some(broker)
         }
         None => None,
     };
     if !settings.channels.is_empty() && !settings.filters.iter().any(|f| f == "broadcast_pubsub") {
-        log::warn!("--channel is only used by the filter broadcast_pubsub, which is not in the chain");
+        log::warn!(
+            "--channel is only used by the filter broadcast_pubsub, which is not in the chain"
+        );
     }
     let node = Node {
         hub: &hub,
@@ -167,7 +185,9 @@ fn prepare(settings: &Settings, registry: &FilterRegistry) -> Result<Ready, (u8,
         metrics: &metrics,
     };
     for (name, filter) in settings.filters.iter().zip(&filters) {
-        filter.start(&node).map_err(|e| (2, format!("filter {name}: {e}")))?;
+        filter
+            .start(&node)
+            .map_err(|e| (2, format!("filter {name}: {e}")))?;
     }
 
     let routes = Routes {
@@ -234,7 +254,11 @@ pub fn serve(args: ServeArgs, registry: &FilterRegistry) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let http = if ready.scheme == "wss" { "https" } else { "http" };
+    let http = if ready.scheme == "wss" {
+        "https"
+    } else {
+        "http"
+    };
     println!(
         "wsstack serve: listening on {}://{addr}/ ({} server; filters: {}); chat page: {http}://{addr}/",
         ready.scheme,

@@ -127,7 +127,9 @@ impl DevTools {
         });
         self.ws.send(call.to_string());
         loop {
-            let Message::Text(text) = self.ws.recv() else { continue };
+            let Message::Text(text) = self.ws.recv() else {
+                continue;
+            };
             let answer: Value = serde_json::from_str(&text).unwrap();
             if answer["id"] == id {
                 assert!(answer.get("error").is_none(), "{expression}: {answer}");
@@ -138,12 +140,15 @@ impl DevTools {
 
     /// The texts of the messages the page shows.
     fn shown(&mut self) -> Vec<String> {
-        let value = self.eval(
-            "[...document.querySelectorAll('#log li.message')].map(li => li.textContent)",
-        );
+        let value = self
+            .eval("[...document.querySelectorAll('#log li.message')].map(li => li.textContent)");
         value
             .as_array()
-            .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 }
@@ -166,9 +171,14 @@ fn the_served_page_is_a_working_chat() {
     other.send("hello from the test <b>not bold</b>");
     assert_eq!(other.recv_text(), "hello from the test <b>not bold</b>");
     wait_until(STEP, "the page to show the message", || {
-        tab.shown().contains(&"hello from the test <b>not bold</b>".to_owned())
+        tab.shown()
+            .contains(&"hello from the test <b>not bold</b>".to_owned())
     });
-    assert_eq!(tab.eval("document.querySelectorAll('#log b').length"), 0, "shown as text, not HTML");
+    assert_eq!(
+        tab.eval("document.querySelectorAll('#log b').length"),
+        0,
+        "shown as text, not HTML"
+    );
 
     // What is typed in the page reaches everyone, the page included.
     tab.eval(

@@ -22,7 +22,10 @@ fn the_defaults_broadcast_and_print() {
     assert_eq!(a.recv_text(), "hello from a");
     assert_eq!(b.recv_text(), "hello from a");
     let (line, _) = server.line_containing("hello from a");
-    assert!(line.starts_with("client ") && line.ends_with(": hello from a"), "{line}");
+    assert!(
+        line.starts_with("client ") && line.ends_with(": hello from a"),
+        "{line}"
+    );
     b.send(vec![1u8, 2, 3]);
     assert_eq!(a.recv(), Message::Binary(vec![1, 2, 3]));
     assert_eq!(b.recv(), Message::Binary(vec![1, 2, 3]));
@@ -33,7 +36,14 @@ fn the_defaults_broadcast_and_print() {
 
 #[test]
 fn echo_answers_the_sender_only_and_stops_the_chain() {
-    let server = Server::start(&["--filter", "stdout_rawdata", "--filter", "echo", "--filter", "stdout_messages"]);
+    let server = Server::start(&[
+        "--filter",
+        "stdout_rawdata",
+        "--filter",
+        "echo",
+        "--filter",
+        "stdout_messages",
+    ]);
     let mut a = Ws::connect(&server.url("/"));
     let mut b = Ws::connect(&server.url("/"));
     a.send("one");
@@ -46,7 +56,10 @@ fn echo_answers_the_sender_only_and_stops_the_chain() {
     let (first, _) = server.line_containing("rawdata (3 bytes): one");
     let (_, between) = server.line_containing("rawdata (3 bytes): two");
     assert!(first.starts_with("client "), "{first}");
-    assert!(between.is_empty(), "stdout_messages ran after echo: {between:?}");
+    assert!(
+        between.is_empty(),
+        "stdout_messages ran after echo: {between:?}"
+    );
 }
 
 #[test]
@@ -55,7 +68,10 @@ fn stdout_rawdata_prints_the_payload_bytes_escaped() {
     let mut a = Ws::connect(&server.url("/"));
     a.send(vec![b'h', b'i', 0, 0xff, b'\n']);
     let (line, _) = server.line_containing("rawdata");
-    assert!(line.ends_with("rawdata (5 bytes): hi\\x00\\xff\\n"), "{line}");
+    assert!(
+        line.ends_with("rawdata (5 bytes): hi\\x00\\xff\\n"),
+        "{line}"
+    );
     a.send("é");
     let (line, _) = server.line_containing("rawdata (2 bytes)");
     assert!(line.ends_with("\\xc3\\xa9"), "{line}");
@@ -63,7 +79,12 @@ fn stdout_rawdata_prints_the_payload_bytes_escaped() {
 
 #[test]
 fn broadcast_by_token_reaches_the_same_token_only() {
-    let server = Server::start(&["--filter", "broadcast_messages_by_token", "--filter", "stdout_messages"]);
+    let server = Server::start(&[
+        "--filter",
+        "broadcast_messages_by_token",
+        "--filter",
+        "stdout_messages",
+    ]);
     let mut red1 = Ws::connect(&server.url("/?token=red"));
     let mut red2 = Ws::connect(&server.url("/chat?token=red"));
     let mut blue = Ws::connect(&server.url("/?token=blue"));
@@ -92,16 +113,26 @@ fn broadcast_by_token_reaches_the_same_token_only() {
     none.send("blue again");
     assert_eq!(none.recv_text(), "blue again");
     red1.send("red again");
-    assert_eq!(blue.recv_text(), "red again", "blue left blue and joined red");
+    assert_eq!(
+        blue.recv_text(),
+        "red again",
+        "blue left blue and joined red"
+    );
     assert_eq!(red1.recv_text(), "red again");
-    assert!(red1.recv_within(QUIET).is_none(), "red1 got nothing of blue's");
+    assert!(
+        red1.recv_within(QUIET).is_none(),
+        "red1 got nothing of blue's"
+    );
     let (_, lines) = server.line_containing("red again");
     assert!(!lines.iter().any(|l| l.contains("token:")), "{lines:?}");
 }
 
 #[test]
 fn a_filter_of_ones_own_by_name() {
-    let server = Server::start_program(&example("custom_filter"), &["--filter", "shout", "--filter", "echo"]);
+    let server = Server::start_program(
+        &example("custom_filter"),
+        &["--filter", "shout", "--filter", "echo"],
+    );
     let mut a = Ws::connect(&server.url("/"));
     a.send("quiet please");
     assert_eq!(a.recv_text(), "QUIET PLEASE");
@@ -109,7 +140,11 @@ fn a_filter_of_ones_own_by_name() {
     assert_eq!(a.recv(), Message::Binary(vec![b'a']));
     // Its --help lists it with the built-ins.
     let out = support::run(&example("custom_filter"), &["serve", "--help"], b"");
-    assert!(out.stdout.contains("  shout ") && out.stdout.contains("  echo "), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("  shout ") && out.stdout.contains("  echo "),
+        "{}",
+        out.stdout
+    );
 }
 
 #[test]
@@ -124,5 +159,8 @@ fn threaded_server_and_deflate() {
         Some("permessage-deflate; server_no_context_takeover")
     );
     conn.send("z".repeat(10_000)).unwrap();
-    assert_eq!(conn.recv().unwrap(), Some(Message::from("z".repeat(10_000))));
+    assert_eq!(
+        conn.recv().unwrap(),
+        Some(Message::from("z".repeat(10_000)))
+    );
 }

@@ -13,7 +13,10 @@ fn page_healthz_and_not_found() {
     let (status, page) = http(server.addr, "GET", "/");
     assert_eq!(status, 200);
     assert!(page.contains("<title>wsstack chat</title>"), "{page}");
-    assert!(page.contains("new WebSocket(url)") && page.contains("id=\"input\""), "{page}");
+    assert!(
+        page.contains("new WebSocket(url)") && page.contains("id=\"input\""),
+        "{page}"
+    );
     let (status, body) = http(server.addr, "HEAD", "/");
     assert_eq!((status, body.as_str()), (200, ""));
     assert_eq!(http(server.addr, "GET", "/nothing-here").0, 404);

@@ -63,7 +63,11 @@ fn two_nodes_form_one_chat_exactly_once() {
     assert!(a1.recv_within(QUIET).is_none());
 
     assert_eq!(node_a.metric("wsstack_redis_published_total"), 1.0);
-    assert_eq!(node_a.metric("wsstack_redis_received_total"), 2.0, "B's two, not A's own");
+    assert_eq!(
+        node_a.metric("wsstack_redis_received_total"),
+        2.0,
+        "B's two, not A's own"
+    );
     assert_eq!(node_b.metric("wsstack_redis_published_total"), 2.0);
     assert_eq!(node_b.metric("wsstack_redis_received_total"), 1.0);
     // Messages out count the deliveries of remote messages too: A's three
@@ -93,7 +97,10 @@ fn token_rooms_span_the_nodes() {
     b_red.send("sentinel");
     assert_eq!(a_red.recv_until("sentinel"), Vec::<String>::new());
     assert_eq!(b_red.recv_until("sentinel"), Vec::<String>::new());
-    assert!(b_blue.recv_within(QUIET).is_none(), "blue got red's messages");
+    assert!(
+        b_blue.recv_within(QUIET).is_none(),
+        "blue got red's messages"
+    );
     // The last member of blue leaves: node B unsubscribes.
     drop(b_blue);
     wait_until(STEP, "node B to leave token:blue", || {
@@ -105,14 +112,25 @@ fn token_rooms_span_the_nodes() {
 fn redis_cli_publish_reaches_every_client_of_both_nodes() {
     let redis = Redis::start();
     let args = [
-        "--filter", "broadcast_messages", "--filter", "broadcast_pubsub",
-        "--channel", "global", "--channel", "news",
+        "--filter",
+        "broadcast_messages",
+        "--filter",
+        "broadcast_pubsub",
+        "--channel",
+        "global",
+        "--channel",
+        "news",
     ];
     let (node_a, node_b) = two_nodes(&redis, &args, 4.0);
     let mut a = Ws::connect(&node_a.url("/"));
     let mut b = Ws::connect(&node_b.url("/"));
     // Both nodes are subscribed: redis-cli says 2 receivers.
-    assert_eq!(redis.cli(&["PUBLISH", "global", "hello from redis-cli"]).trim(), "2");
+    assert_eq!(
+        redis
+            .cli(&["PUBLISH", "global", "hello from redis-cli"])
+            .trim(),
+        "2"
+    );
     assert_eq!(a.recv_text(), "hello from redis-cli");
     assert_eq!(b.recv_text(), "hello from redis-cli");
     redis.cli(&["PUBLISH", "news", "extra"]);
@@ -151,8 +169,14 @@ fn redis_killed_and_restarted_is_survived() {
     a1.send("while redis is down");
     assert_eq!(a1.recv_text(), "while redis is down");
     assert_eq!(a2.recv_text(), "while redis is down");
-    assert!(b.recv_within(QUIET).is_none(), "nothing crosses without Redis");
-    assert!(node_a.stderr().contains("Redis link to"), "the loss is logged");
+    assert!(
+        b.recv_within(QUIET).is_none(),
+        "nothing crosses without Redis"
+    );
+    assert!(
+        node_a.stderr().contains("Redis link to"),
+        "the loss is logged"
+    );
     assert!(node_a.stderr().contains("down"), "{}", node_a.stderr());
 
     redis.restart();
@@ -177,6 +201,9 @@ fn redis_killed_and_restarted_is_survived() {
         assert_eq!(ws.recv_until("sentinel"), Vec::<String>::new());
     }
     assert!(node_a.metric("wsstack_redis_reconnects_total") >= 1.0);
-    assert!(node_a.metric("wsstack_redis_publish_dropped_total") >= 1.0, "the message sent while down");
+    assert!(
+        node_a.metric("wsstack_redis_publish_dropped_total") >= 1.0,
+        "the message sent while down"
+    );
     eprintln!("cross-node delivery resumed {took:?} after Redis restarted");
 }

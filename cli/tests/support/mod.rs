@@ -57,7 +57,10 @@ pub fn free_port() -> u16 {
 pub fn wait_until(within: Duration, what: &str, mut check: impl FnMut() -> bool) {
     let end = Instant::now() + within;
     while !check() {
-        assert!(Instant::now() < end, "timed out after {within:?} waiting for {what}");
+        assert!(
+            Instant::now() < end,
+            "timed out after {within:?} waiting for {what}"
+        );
         thread::sleep(Duration::from_millis(20));
     }
 }
@@ -69,10 +72,8 @@ impl TempDir {
     pub fn new(tag: &str) -> TempDir {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!(
-            "wsstack-cli-{tag}-{}-{n}",
-            std::process::id()
-        ));
+        let dir =
+            std::env::temp_dir().join(format!("wsstack-cli-{tag}-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         TempDir(dir)
@@ -281,7 +282,11 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
         if thread::panicking() {
-            eprintln!("--- stderr of the server on {} ---\n{}---", self.addr, self.stderr());
+            eprintln!(
+                "--- stderr of the server on {} ---\n{}---",
+                self.addr,
+                self.stderr()
+            );
         }
     }
 }
@@ -486,7 +491,10 @@ pub fn http(addr: SocketAddr, method: &str, path: &str) -> (u16, String) {
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| panic!("not HTTP: {head:?}"));
     let end = if no_body { head_end } else { bytes.len() };
-    (status, String::from_utf8_lossy(&bytes[head_end..end]).into_owned())
+    (
+        status,
+        String::from_utf8_lossy(&bytes[head_end..end]).into_owned(),
+    )
 }
 
 /// A metric's value from `GET /metrics` (panics if missing).
