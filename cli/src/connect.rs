@@ -196,7 +196,11 @@ fn session(
                 }
             };
             if let Err(e) = conn.send(message) {
-                return failed(&conn, &e);
+                // The server may have closed first: its code decides.
+                return match conn.close_status() {
+                    Some(_) => closed_by_server(&conn),
+                    None => failed(&conn, &e),
+                };
             }
         }
         let timeout = match ended {
