@@ -358,7 +358,7 @@ impl<D> Hub<D> {
     {
         let hub = self.clone();
         let remote = Remote::new(move |room: Option<&str>, message: Message| {
-            hub.deliver_local(room, message);
+            hub.deliver_local(room, message)
         });
         broker.attach(remote);
         for room in self.rooms() {
