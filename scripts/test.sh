@@ -26,7 +26,8 @@ step "cargo clippy --workspace --all-targets --all-features -- -D warnings"
 cargo clippy --workspace --all-targets --all-features -- -D warnings
 
 step "RUSTDOCFLAGS=\"-D warnings\" cargo doc --no-deps --all-features (library and cli)"
-RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --all-features -p wsstack -p wsstack-cli
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --all-features -p wsstack
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --lib -p wsstack-cli
 
 step "cargo build --no-default-features"
 cargo build --no-default-features
