@@ -4,14 +4,16 @@
 //! client leaving the hub before its `on_close`. The clients are
 //! tungstenite; `hub/race.rs` races publishers against connects and
 //! disconnects, `hub/backpressure.rs` puts a slow member in a room under
-//! each policy and `hub/prepared.rs` checks that a message is framed (and
-//! compressed) once.
+//! each policy, `hub/prepared.rs` checks that a message is framed (and
+//! compressed) once, and `hub/broker.rs` what a `Broker` is told.
 #![cfg(feature = "mio")]
 
 mod support;
 
 #[path = "hub/backpressure.rs"]
 mod backpressure;
+#[path = "hub/broker.rs"]
+mod broker;
 #[path = "hub/prepared.rs"]
 mod prepared;
 #[path = "hub/race.rs"]

@@ -57,7 +57,8 @@ impl Remote {
     }
 
     /// Deliver `message`, published on `room` (`None`: to everyone) by
-    /// another node, to this node's clients.
+    /// another node, to this node's clients. A `Remote` does not keep its
+    /// hub alive: once the hub is gone, this does nothing.
     pub fn deliver(&self, room: Option<&str>, message: Message) {
         (self.deliver)(room, message);
     }

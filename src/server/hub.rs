@@ -356,9 +356,13 @@ impl<D> Hub<D> {
     where
         D: Send + 'static,
     {
-        let hub = self.clone();
+        // The broker keeps its `Remote`: a strong handle there would make
+        // the hub own itself through the broker, and never be freed.
+        let hub = Arc::downgrade(&self.inner);
         let remote = Remote::new(move |room: Option<&str>, message: Message| {
-            hub.deliver_local(room, message);
+            if let Some(inner) = hub.upgrade() {
+                Hub { inner }.deliver_local(room, message);
+            }
         });
         broker.attach(remote);
         for room in self.rooms() {
