@@ -23,5 +23,8 @@ fn the_one_call_client_example_talks_to_python() {
         "{stdout}{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(stdout, "reply: hi there\nclosed: 1000 (normal closure) done\n");
+    assert_eq!(
+        stdout,
+        "reply: hi there\nclosed: 1000 (normal closure) done\n"
+    );
 }
