@@ -61,7 +61,8 @@ impl Remote {
 
     /// Deliver `message`, published on `room` (`None`: to everyone) by
     /// another node, to this node's clients; returns what became of it
-    /// here (for a broker's own counters).
+    /// here (for a broker's own counters). A `Remote` does not keep its
+    /// hub alive: once the hub is gone, this delivers to nobody.
     pub fn deliver(&self, room: Option<&str>, message: Message) -> Delivery {
         (self.deliver)(room, message)
     }
