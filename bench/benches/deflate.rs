@@ -9,7 +9,6 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress};
 use wsstack::connection::{Config, Event, Message};
 use wsstack::extensions::PerMessageDeflate;
-use wsstack::Message;
 use wsstack_bench::{deflate_pair, json_like};
 
 const LEVEL: u32 = 1;

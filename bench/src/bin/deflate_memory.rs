@@ -8,7 +8,6 @@
 
 use wsstack::connection::{Config, Engine, Event, Message};
 use wsstack::extensions::PerMessageDeflate;
-use wsstack::Message;
 use wsstack_bench::{deflate_pair, json_like, rss_bytes};
 
 fn measure(name: &str, pmd: Option<PerMessageDeflate>, n: usize) {
