@@ -5,7 +5,8 @@
 #   scripts/fuzz-smoke.sh                      # 20 s per target
 #   FUZZ_SMOKE_SECONDS=60 scripts/fuzz-smoke.sh
 #
-# Needs a nightly toolchain (`cargo +nightly`); installs cargo-fuzz with
+# Uses the nightly toolchain when there is one, else the stable one with
+# RUSTC_BOOTSTRAP=1; installs cargo-fuzz with
 # `cargo install cargo-fuzz --locked` when `cargo fuzz` is missing.
 #
 # Each target runs once, alone (one core), with a fresh temporary corpus
@@ -39,17 +40,25 @@ die() { log "error: $*"; exit 1; }
     || die "FUZZ_SMOKE_TIMEOUT must be a positive integer (got '$UNIT_TIMEOUT')"
 [[ -f fuzz/Cargo.toml ]] || die "fuzz/Cargo.toml not found (run from the wsstack repository)"
 
-if ! cargo +nightly --version >/dev/null 2>&1; then
-    die "the nightly toolchain is required ('cargo +nightly --version' failed); install it with: rustup toolchain install nightly"
+# cargo-fuzz needs nightly compiler flags (sanitizers, coverage). With a
+# nightly toolchain use it; on a machine that has only the stable one, the
+# stable compiler is told to accept them (RUSTC_BOOTSTRAP=1), which builds
+# the same instrumented targets.
+if cargo +nightly --version >/dev/null 2>&1; then
+    fuzz() { cargo +nightly fuzz "$@"; }
+    TOOLCHAIN="$(cargo +nightly --version)"
+else
+    fuzz() { RUSTC_BOOTSTRAP=1 cargo fuzz "$@"; }
+    TOOLCHAIN="$(cargo --version) with RUSTC_BOOTSTRAP=1 (no nightly toolchain here)"
 fi
 
 if ! cargo fuzz --version >/dev/null 2>&1; then
     log "cargo-fuzz not found; installing it (cargo install cargo-fuzz --locked)"
     cargo install cargo-fuzz --locked
 fi
-log "$(cargo +nightly --version), $(cargo fuzz --version)"
+log "$TOOLCHAIN, $(cargo fuzz --version)"
 
-mapfile -t TARGETS < <(cargo +nightly fuzz list)
+mapfile -t TARGETS < <(fuzz list)
 ((${#TARGETS[@]} > 0)) || die "no fuzz targets found (cargo fuzz list is empty)"
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/fuzz-smoke.XXXXXX")"
@@ -58,10 +67,10 @@ trap 'rm -rf "$WORK"' EXIT
 declare -A BUILD_FAILED=()
 start=$(date +%s)
 log "building ${#TARGETS[@]} targets: ${TARGETS[*]}"
-if ! cargo +nightly fuzz build; then
+if ! fuzz build; then
     log "the combined build failed; building each target alone to find the broken ones"
     for t in "${TARGETS[@]}"; do
-        if ! cargo +nightly fuzz build "$t" >"$WORK/build-$t.log" 2>&1; then
+        if ! fuzz build "$t" >"$WORK/build-$t.log" 2>&1; then
             BUILD_FAILED[$t]=1
             log "build of $t failed:"
             tail -n 40 "$WORK/build-$t.log" >&2
@@ -88,7 +97,7 @@ for t in "${TARGETS[@]}"; do
     log "running $t for ${SECONDS_PER_TARGET} s"
     t0=$(date +%s)
     status=0
-    cargo +nightly fuzz run "$t" "$corpus" "${seeds[@]}" -- \
+    fuzz run "$t" "$corpus" "${seeds[@]}" -- \
         -max_total_time="$SECONDS_PER_TARGET" \
         -timeout="$UNIT_TIMEOUT" \
         -print_final_stats=1 >"$logfile" 2>&1 || status=$?
