@@ -46,6 +46,17 @@ pub enum ServerProgress {
 pub struct ServerHandshake {
     limits: Limits,
     buf: Vec<u8>,
+    /// How far `buf` has been searched for the end of the head.
+    scanned: usize,
+}
+
+/// Whether the head is complete, or past the size limit, so that parsing
+/// is worth it: a head that trickles in byte by byte is then parsed once,
+/// not once per byte (which would cost the square of its size).
+fn worth_parsing(buf: &[u8], scanned: &mut usize, limits: &Limits) -> bool {
+    let from = scanned.saturating_sub(3);
+    *scanned = buf.len();
+    buf.len() > limits.max_handshake_bytes || buf[from..].windows(4).any(|w| w == b"\r\n\r\n")
 }
 
 impl ServerHandshake {
@@ -54,12 +65,16 @@ impl ServerHandshake {
         ServerHandshake {
             limits,
             buf: Vec::new(),
+            scanned: 0,
         }
     }
 
     /// Take bytes read from the transport.
     pub fn receive(&mut self, data: &[u8]) -> ServerProgress {
         self.buf.extend_from_slice(data);
+        if !worth_parsing(&self.buf, &mut self.scanned, &self.limits) {
+            return ServerProgress::NeedMore;
+        }
         match parse_request(&self.buf, &self.limits) {
             Ok(None) => ServerProgress::NeedMore,
             Ok(Some((request, used))) => {
@@ -116,6 +131,7 @@ pub enum ClientProgress {
 pub struct ClientHandshake {
     limits: Limits,
     buf: Vec<u8>,
+    scanned: usize,
 }
 
 impl ClientHandshake {
@@ -125,6 +141,7 @@ impl ClientHandshake {
         let hs = ClientHandshake {
             limits: request.limits,
             buf: Vec::new(),
+            scanned: 0,
         };
         Ok((hs, request.to_bytes()))
     }
@@ -138,6 +155,9 @@ impl ClientHandshake {
         data: &[u8],
     ) -> Result<ClientProgress, HandshakeError> {
         self.buf.extend_from_slice(data);
+        if !worth_parsing(&self.buf, &mut self.scanned, &self.limits) {
+            return Ok(ClientProgress::NeedMore);
+        }
         let Some((response, used)) = parse_response(&self.buf, &self.limits)? else {
             return Ok(ClientProgress::NeedMore);
         };
@@ -149,5 +169,54 @@ impl ClientHandshake {
             negotiated,
             leftover,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const REQUEST: &[u8] = b"GET /chat HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n\
+        Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+        Sec-WebSocket-Version: 13\r\n\r\nrest";
+
+    #[test]
+    fn byte_by_byte_gives_the_same_request_as_whole() {
+        let mut hs = ServerHandshake::new(Limits::default());
+        let mut done = None;
+        for (i, b) in REQUEST.iter().enumerate() {
+            match hs.receive(std::slice::from_ref(b)) {
+                ServerProgress::NeedMore => {}
+                ServerProgress::Request { request, leftover } => {
+                    done = Some((i, request.path().to_owned(), leftover));
+                }
+                ServerProgress::Reject(r) => panic!("{}", r.error),
+            }
+            if done.is_some() {
+                break;
+            }
+        }
+        let (at, path, leftover) = done.expect("a request");
+        assert_eq!(path, "/chat");
+        assert_eq!(at, REQUEST.len() - 5, "complete exactly at the blank line");
+        assert!(leftover.is_empty());
+    }
+
+    #[test]
+    fn an_endless_head_is_refused_at_the_limit() {
+        let limits = Limits::default();
+        let mut hs = ServerHandshake::new(limits);
+        let mut fed = 0;
+        loop {
+            fed += 100;
+            match hs.receive(&[b'a'; 100]) {
+                ServerProgress::NeedMore => assert!(fed <= limits.max_handshake_bytes + 100),
+                ServerProgress::Reject(r) => {
+                    assert_eq!(r.response.status, 431);
+                    break;
+                }
+                ServerProgress::Request { .. } => panic!("not a request"),
+            }
+        }
     }
 }
