@@ -24,7 +24,7 @@ use crate::error::Error;
 use crate::frame::CloseCode;
 use crate::handshake::{Rejection, Request};
 
-const READ_CHUNK: usize = 16 * 1024;
+const READ_CHUNK: usize = 64 * 1024;
 /// The longest a client thread blocks in `read` before looking at its
 /// timers again.
 const RECHECK: Duration = Duration::from_secs(1);
@@ -444,6 +444,8 @@ fn client_loop<H: Handler>(
 ) -> (CloseCode, String) {
     let mut chunk = vec![0u8; READ_CHUNK];
     let mut read_error: Option<io::Error> = None;
+    // The read timeout set last: a system call only when it changes.
+    let mut armed: Option<Duration> = None;
     loop {
         let access = ThreadedAccess { conn, link };
         if let Some((code, reason)) = deliver(handler, client, state, access) {
@@ -466,10 +468,15 @@ fn client_loop<H: Handler>(
             .poll_timeout()
             .map_or(RECHECK, |d| d.saturating_duration_since(now).min(RECHECK))
             .max(Duration::from_millis(1));
-        if let Err(e) = tcp.set_read_timeout(Some(wait)) {
-            read_error = Some(e);
-            lock(&conn.engine).receive_eof();
-            continue;
+        // Timers are checked at least every RECHECK; a deadline within
+        // it moves the timeout, which is then set again.
+        if armed != Some(wait) {
+            if let Err(e) = tcp.set_read_timeout(Some(wait)) {
+                read_error = Some(e);
+                lock(&conn.engine).receive_eof();
+                continue;
+            }
+            armed = Some(wait);
         }
         let read = conn::read(tcp, conn.tls.as_ref(), &conn.writer, &mut chunk);
         let mut engine = lock(&conn.engine);
