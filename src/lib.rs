@@ -24,8 +24,11 @@
 //!   handshake ([`io::accept`], [`io::connect`]), raw frames
 //!   ([`FrameSocket`]) and the message-level [`Connection`] with
 //!   [`ConnectionHandler`] callbacks.
-//! - [`server`]: the threaded and event-loop servers behind one
+//! - [`server`]: the threaded, event-loop and tokio servers behind one
 //!   [`server::Handler`] trait.
+//! - `tokio` (feature `tokio`): the async driver — a `WebSocketStream`
+//!   that is a `futures` `Stream` and `Sink` of messages, the handshake
+//!   over any tokio transport, and an upgrade helper for hyper and axum.
 //!
 //! The core (`frame`, `extensions`, `handshake`, `connection`) never
 //! touches a socket, a thread or a clock: it takes bytes (and, for timers,
@@ -63,6 +66,8 @@ pub mod handshake;
 pub mod io;
 mod rand;
 pub mod server;
+#[cfg(feature = "tokio")]
+pub mod tokio;
 
 pub use config::{ConfigError, Limits};
 pub use connection::Message;
