@@ -3,10 +3,12 @@
 //!
 //! ```text
 //! cargo run --release --example echo_server -- [--addr 127.0.0.1:9001]
-//!     [--server event-loop|threaded] [--deflate] [--loops N]
+//!     [--server event-loop|threaded|tokio] [--deflate] [--loops N]
 //!     [--max-connections N] [--max-frame BYTES] [--max-message BYTES]
 //!     [--fragment-size BYTES]
 //! ```
+//!
+//! `--server tokio` needs the `tokio` feature (`--features tokio`).
 //!
 //! Logs through `log` (set `RUST_LOG=info` or `debug`). Ctrl-C or SIGTERM
 //! stops accepting, closes every client with 1001 after what was queued for
@@ -40,7 +42,7 @@ impl Handler for Echo {
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     let mut addr = "127.0.0.1:9001".to_string();
-    let mut threaded = false;
+    let mut kind = "event-loop".to_string();
     let mut deflate = false;
     let mut limits = Limits::default();
     let mut config = Config::default();
@@ -51,9 +53,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         match arg.as_str() {
             "--addr" => addr = value()?,
             "--server" => match value()?.as_str() {
-                "threaded" => threaded = true,
-                "event-loop" => threaded = false,
-                other => return Err(format!("--server threaded|event-loop, not {other}").into()),
+                k @ ("threaded" | "event-loop" | "tokio") => kind = k.to_string(),
+                other => {
+                    return Err(format!("--server threaded|event-loop|tokio, not {other}").into())
+                }
             },
             "--deflate" => deflate = true,
             "--loops" => builder = builder.loops(value()?.parse()?),
@@ -75,21 +78,34 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .handshake(handshake)
         .connection(config.with_limits(limits))
         .stop_on_signals(true);
-    let kind = if threaded { "threaded" } else { "event-loop" };
-    if threaded {
-        let server = builder.bind_threaded()?;
-        println!(
-            "echo server ({kind}) listening on ws://{}",
-            server.local_addr()?
-        );
-        server.run(Echo)?;
-    } else {
-        let server = builder.bind_event_loop()?;
-        println!(
-            "echo server ({kind}) listening on ws://{}",
-            server.local_addr()?
-        );
-        server.run(Echo)?;
+    match kind.as_str() {
+        "threaded" => {
+            let server = builder.bind_threaded()?;
+            println!(
+                "echo server ({kind}) listening on ws://{}",
+                server.local_addr()?
+            );
+            server.run(Echo)?;
+        }
+        #[cfg(feature = "tokio")]
+        "tokio" => {
+            let server = builder.bind_tokio()?;
+            println!(
+                "echo server ({kind}) listening on ws://{}",
+                server.local_addr()?
+            );
+            server.run(Echo)?;
+        }
+        #[cfg(not(feature = "tokio"))]
+        "tokio" => return Err("--server tokio needs the `tokio` feature".into()),
+        _ => {
+            let server = builder.bind_event_loop()?;
+            println!(
+                "echo server ({kind}) listening on ws://{}",
+                server.local_addr()?
+            );
+            server.run(Echo)?;
+        }
     }
     println!("echo server stopped");
     Ok(())

@@ -38,6 +38,8 @@ mod event_loop;
 mod handler;
 mod shared;
 mod threaded;
+#[cfg(feature = "tokio")]
+mod tokio_server;
 
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -49,6 +51,8 @@ pub use event_loop::EventLoopServer;
 pub use handler::Handler;
 pub use shared::{ServerHandle, ServerStats};
 pub use threaded::ThreadedServer;
+#[cfg(feature = "tokio")]
+pub use tokio_server::TokioServer;
 
 use crate::connection::Config;
 use crate::error::Error;
@@ -230,5 +234,11 @@ impl ServerBuilder {
     #[cfg(feature = "mio")]
     pub fn bind_event_loop(self) -> Result<EventLoopServer, Error> {
         EventLoopServer::bind(self)
+    }
+
+    /// Bind a [`TokioServer`] (feature `tokio`).
+    #[cfg(feature = "tokio")]
+    pub fn bind_tokio(self) -> Result<TokioServer, Error> {
+        TokioServer::bind(self)
     }
 }

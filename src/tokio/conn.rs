@@ -185,16 +185,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Core<S> {
         self
     }
 
-
     // ---- reading ----
 
     /// The next message; `None` once the close handshake is over (or the
     /// connection failed, after its error) and the transport is closed.
-    pub(crate) fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Message, Error>>> {
+    pub(crate) fn poll_next(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Message, Error>>> {
         let polled = self.poll_next_inner(cx);
         if polled.is_pending() {
             if let Some(split) = &mut self.split {
-                if !split.reader.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                if !split
+                    .reader
+                    .as_ref()
+                    .is_some_and(|w| w.will_wake(cx.waker()))
+                {
                     split.reader = Some(cx.waker().clone());
                 }
             }
@@ -355,7 +361,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Core<S> {
     /// Ready to take a message: the output is under the high-water mark
     /// (written down to it if need be). Fails once the connection is
     /// closing or the transport failed.
-    pub(crate) fn poll_ready(&mut self, cx: &mut Context<'_>, side: Side) -> Poll<Result<(), Error>> {
+    pub(crate) fn poll_ready(
+        &mut self,
+        cx: &mut Context<'_>,
+        side: Side,
+    ) -> Poll<Result<(), Error>> {
         self.check_send()?;
         if self.buffered() >= self.high_water_mark && self.buffered() > 0 {
             self.take_transmit();
@@ -396,7 +406,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Core<S> {
     }
 
     /// Write all output to the transport and flush it.
-    pub(crate) fn poll_flush(&mut self, cx: &mut Context<'_>, side: Side) -> Poll<Result<(), Error>> {
+    pub(crate) fn poll_flush(
+        &mut self,
+        cx: &mut Context<'_>,
+        side: Side,
+    ) -> Poll<Result<(), Error>> {
         self.take_transmit();
         self.poll_write_out(cx, side).map_err(Error::Io)
     }

@@ -75,11 +75,11 @@ pub(crate) use handshake::{read_request, reject};
 use ::tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use ::tokio::net::TcpStream;
 
-use conn::HandshakeInfo;
 use crate::connection::Config;
 use crate::driver::{client_engine, server_engine, ServerHandshake};
 use crate::error::Error;
 use crate::handshake::{ClientRequest, HandshakeError, Rejection, ServerConfig};
+use conn::HandshakeInfo;
 
 /// Accept the opening handshake on `stream` (server side): read the
 /// upgrade request, decide on it with `handshake` (origins, auth,

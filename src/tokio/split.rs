@@ -90,7 +90,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ReadHalf<S> {
         drop(write);
         match Arc::try_unwrap(self.shared) {
             Ok(mutex) => Ok(WebSocketStream::from_core(
-                mutex.into_inner().unwrap_or_else(|e| e.into_inner()).into_whole(),
+                mutex
+                    .into_inner()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .into_whole(),
             )),
             // Both halves were given: the lock has no other owner.
             Err(shared) => {
