@@ -23,7 +23,7 @@
 //!
 //! # async fn run() -> Result<(), wsstack::Error> {
 //! let mut ws = wsstack::tokio::connect_url("ws://127.0.0.1:9001/").await?;
-//! ws.send(Message::text("Hello")).await?;
+//! ws.send(Message::from("Hello")).await?;
 //! if let Some(reply) = ws.next().await {
 //!     println!("{:?}", reply?);
 //! }
