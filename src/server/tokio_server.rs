@@ -397,9 +397,13 @@ impl Output {
                 Poll::Pending => return Poll::Pending,
             }
         }
+        // Everything is written: an idle client keeps no large buffer.
         if self.buf.capacity() > 4 * OUT_LOW {
             self.buf = Vec::new();
+        } else {
+            self.buf.clear();
         }
+        self.pos = 0;
         Poll::Ready(Ok(wrote))
     }
 
@@ -681,6 +685,8 @@ impl Conn {
         self.out = Output::default();
         self.link.out_bytes.store(0, Ordering::Release);
         self.engine.receive_eof();
+        // Deliver the end before waiting for anything.
+        self.link.work.store(true, Ordering::SeqCst);
     }
 
     /// Wait for something to do: queued work, a write, a read, a timer.
