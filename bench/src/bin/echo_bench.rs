@@ -1,17 +1,20 @@
 //! Echo throughput, side by side (`docs/BENCHMARKS.md` §2).
 //!
 //! Each server runs alone on core 0 (`taskset -c 0`): wsstack's
-//! event-loop server (one loop), wsstack's threaded server, a
-//! tokio-tungstenite echo server and a fastwebsockets echo server (both on
-//! a current-thread tokio runtime). The load generator runs on core 1 and
+//! event-loop server (one loop), wsstack's threaded server, wsstack's
+//! tokio driver twice (a `WebSocketStream` echo loop per connection, and
+//! the `Handler` on the tokio server), a tokio-tungstenite echo server and
+//! a fastwebsockets echo server (all four tokio ones on a current-thread
+//! runtime). The load generator runs on core 1 and
 //! is a third-party client: fastwebsockets on a current-thread runtime.
 //! Each connection keeps one message in flight: send, await the echo,
 //! check it, record the round trip. 1 s warm-up, 5 s window, servers
-//! rotated A B C D per round.
+//! rotated A B C D E F per round.
 //!
 //! `cargo run --release -p wsstack-bench --bin echo_bench -- run [ROUNDS]`
 //! prints one `key=value` line per server and case (median over rounds,
-//! min-max), ending with the ratio against fastwebsockets.
+//! min-max), ending with the ratios against fastwebsockets and
+//! tokio-tungstenite.
 
 use std::cell::{Cell, RefCell};
 use std::io::{BufRead, BufReader};
@@ -29,9 +32,11 @@ use wsstack::Message;
 
 const WARMUP: Duration = Duration::from_secs(1);
 const WINDOW: Duration = Duration::from_secs(5);
-const SERVERS: [&str; 4] = [
+const SERVERS: [&str; 6] = [
     "wsstack-event-loop",
     "wsstack-threaded",
+    "wsstack-tokio-stream",
+    "wsstack-tokio-server",
     "tokio-tungstenite",
     "fastwebsockets",
 ];
@@ -118,6 +123,37 @@ fn serve(kind: &str) {
                 println!("{}", server.local_addr().unwrap());
                 server.run(Echo).unwrap();
             }
+        }
+        "wsstack-tokio-stream" => runtime().block_on(async {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            println!("{}", listener.local_addr().unwrap());
+            let handshake = std::sync::Arc::new(wsstack::handshake::ServerConfig::new());
+            loop {
+                let (stream, _) = listener.accept().await.unwrap();
+                let _ = stream.set_nodelay(true);
+                let handshake = handshake.clone();
+                tokio::spawn(async move {
+                    let config = wsstack::connection::Config::default();
+                    let Ok(mut ws) = wsstack::tokio::accept(stream, &handshake, config).await
+                    else {
+                        return;
+                    };
+                    while let Some(Ok(message)) = ws.next().await {
+                        if ws.send(message).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        }),
+        "wsstack-tokio-server" => {
+            let server = ServerBuilder::new()
+                .address("127.0.0.1:0")
+                .max_connections(20_000)
+                .bind_tokio()
+                .unwrap();
+            println!("{}", server.local_addr().unwrap());
+            runtime().block_on(server.serve(Echo)).unwrap();
         }
         "tokio-tungstenite" => runtime().block_on(async {
             let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -340,6 +376,7 @@ fn cases() -> Vec<(usize, usize, bool)> {
         (100, 64 * 1024, false),
         (100, 1024, true),
         (1000, 20, false),
+        (1000, 1024, false),
     ]
 }
 
@@ -351,7 +388,12 @@ fn run(rounds: usize) {
                 samples[i].push(one(kind, conns, size, text));
             }
         }
-        let fast = median(samples[3].iter().map(|s| s.rate).collect());
+        let median_of = |name: &str| {
+            let i = SERVERS.iter().position(|k| *k == name).unwrap();
+            median(samples[i].iter().map(|s| s.rate).collect())
+        };
+        let fast = median_of("fastwebsockets");
+        let tungstenite = median_of("tokio-tungstenite");
         for (i, kind) in SERVERS.iter().enumerate() {
             let rates: Vec<f64> = samples[i].iter().map(|s| s.rate).collect();
             let min = rates.iter().cloned().fold(f64::INFINITY, f64::min);
@@ -365,9 +407,10 @@ fn run(rounds: usize) {
             println!(
                 "server={kind} conns={conns} payload={size} kind={} msgs_per_s={med:.0} min={min:.0} max={max:.0} \
                  p50_us={p50:.0} p99_us={p99:.0} server_cpu_pct={cpu:.0} echoes_per_cpu_s={per_cpu_s:.0}{flag} \
-                 ratio_vs_fastwebsockets={:.2}",
+                 ratio_vs_fastwebsockets={:.2} ratio_vs_tokio_tungstenite={:.2}",
                 if text { "text" } else { "binary" },
-                med / fast
+                med / fast,
+                med / tungstenite
             );
         }
     }
