@@ -20,24 +20,40 @@ use crate::handshake::{Accepted, Rejection, Request, Response, ServerConfig};
 /// version 13, the Origin allow-list, Basic auth, the request hook,
 /// subprotocols and extensions such as permessage-deflate.
 ///
-/// With hyper 1.x (axum is the same, its `Request` is hyper's):
+/// With hyper 1.x (axum is the same: its `Request` is hyper's):
 ///
-/// ```ignore
-/// let (mut parts, _body) = request.into_parts();
-/// let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-/// let minor = u8::from(parts.version == http::Version::HTTP_11);
-/// let ws_request = Request::from_parts(parts.method.as_str(), target, minor, &parts.headers);
-/// match Upgrade::new(&handshake, ws_request, Config::default()) {
-///     Err(rejection) => { /* answer rejection.response.status, headers and body */ }
-///     Ok(upgrade) => {
-///         let on_upgrade = hyper::upgrade::on(&mut parts);  // before answering
-///         tokio::spawn(async move {
-///             let io = hyper_util::rt::TokioIo::new(on_upgrade.await?);
-///             let mut ws = upgrade.into_stream(io);
-///             // ... ws is a Stream + Sink of messages
-///         });
-///         // answer 101 with upgrade.response().headers
+/// ```no_run
+/// use hyper_util::rt::TokioIo;
+/// use wsstack::connection::Config;
+/// use wsstack::handshake::{Request, ServerConfig};
+/// use wsstack::tokio::Upgrade;
+///
+/// fn upgrade<B>(mut request: hyper::Request<B>, handshake: &ServerConfig) -> hyper::Response<Vec<u8>> {
+///     let target = request.uri().path_and_query().map_or("/", |p| p.as_str());
+///     let minor = u8::from(request.version() == hyper::Version::HTTP_11);
+///     let method = request.method().as_str();
+///     let ws_request = Request::from_parts(method, target, minor, request.headers());
+///     let response = match Upgrade::new(handshake, ws_request, Config::default()) {
+///         Err(rejection) => *rejection.response,
+///         Ok(upgrade) => {
+///             let response = upgrade.response().clone();
+///             // hyper hands the connection over once the 101 is sent.
+///             let on_upgrade = hyper::upgrade::on(&mut request);
+///             tokio::spawn(async move {
+///                 let Ok(upgraded) = on_upgrade.await else { return };
+///                 let mut ws = upgrade.into_stream(TokioIo::new(upgraded));
+///                 while let Some(Ok(message)) = ws.recv().await {
+///                     let _ = ws.send(message).await;
+///                 }
+///             });
+///             response
+///         }
+///     };
+///     let mut answer = hyper::Response::builder().status(response.status);
+///     for (name, value) in response.headers.iter() {
+///         answer = answer.header(name, value);
 ///     }
+///     answer.body(response.body).expect("valid header fields")
 /// }
 /// ```
 ///
