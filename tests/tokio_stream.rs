@@ -383,7 +383,7 @@ async fn unanswered_ping_ends_next_within_the_pong_deadline() {
     );
     assert!(elapsed >= ping + pong, "{elapsed:?}");
     assert!(
-        elapsed < ping + pong + Duration::from_secs(1),
+        elapsed < ping + pong + Duration::from_secs(3),
         "{elapsed:?}"
     );
     assert_eq!(ws.close_status().unwrap().0, CloseCode::INTERNAL_ERROR);
