@@ -3,24 +3,22 @@
 //! case at `/runCase?case=N&agent=AGENT` until the peer closes, then ask
 //! for the reports at `/updateReports?agent=AGENT`.
 //!
+//! Every connection offers permessage-deflate, as browsers do, so the
+//! suite's compression sections (12.x, 13.x) test the client role too.
+//!
 //! ```text
 //! cargo run --release --example autobahn_client -- [--url ws://127.0.0.1:9001] [--agent wsstack] [--cases N]
 //! ```
 
-use std::net::TcpStream;
+use wsstack::client::MaybeTlsStream;
+use wsstack::connection::Event;
+use wsstack::{ClientBuilder, Connection, Error, Limits, Message};
 
-use wsstack::connection::{Config, Event};
-use wsstack::handshake::ClientRequest;
-use wsstack::{Connection, Error, Limits, Message};
-
-fn open(url: &str) -> Result<Connection<TcpStream>, Error> {
+fn open(url: &str) -> Result<Connection<MaybeTlsStream>, Error> {
     let limits = Limits::default()
         .with_max_frame_size(64 << 20)
         .with_max_message_size(64 << 20);
-    let request = ClientRequest::new(url)?.with_limits(limits);
-    let tcp = TcpStream::connect(request.address())?;
-    tcp.set_nodelay(true)?;
-    let (conn, _) = Connection::connect(tcp, &request, Config::default().with_limits(limits))?;
+    let (conn, _) = ClientBuilder::new(url).limits(limits).connect()?;
     Ok(conn)
 }
 

@@ -1,25 +1,37 @@
-//! The README's main job: an echo server on ws://127.0.0.1:9001 that a
-//! browser can talk to.
-//!
-//! ```text
-//! cargo run --release --example echo_server -- [--addr 127.0.0.1:9001]
-//!     [--server event-loop|threaded|tokio] [--deflate] [--loops N]
-//!     [--max-connections N] [--max-frame BYTES] [--max-message BYTES]
-//!     [--fragment-size BYTES]
-//! ```
-//!
-//! `--server tokio` needs the `tokio` feature (`--features tokio`).
+//! The README's main job: an echo server on ws://127.0.0.1:9001 (or
+//! wss:// with `--cert` and `--key`) that a browser can talk to. Run it with
+//! `--help` for every option. `--server tokio` needs the `tokio` feature
+//! (`cargo run --features tokio --example echo_server -- --server tokio`).
 //!
 //! Logs through `log` (set `RUST_LOG=info` or `debug`). Ctrl-C or SIGTERM
 //! stops accepting, closes every client with 1001 after what was queued for
 //! it, and exits with status 0.
 
+use std::process::ExitCode;
+
 use wsstack::connection::Config;
 use wsstack::extensions::{DeflateFrame, PerMessageDeflate};
 use wsstack::handshake::ServerConfig;
-use wsstack::server::{Client, Handler, ServerBuilder};
-use wsstack::CloseCode;
-use wsstack::{Limits, Message};
+use wsstack::server::{Client, Handler, ServerBuilder, ServerKind};
+use wsstack::{CloseCode, Limits, Message};
+
+const HELP: &str = "\
+echo_server: echo every WebSocket message back to its sender
+
+USAGE: echo_server [OPTIONS]
+
+OPTIONS:
+  --addr HOST:PORT        address to listen on (default 127.0.0.1:9001; port 0 picks one)
+  --server KIND           event-loop (default), threaded or tokio (feature `tokio`)
+  --cert PEM --key PEM    serve wss:// with this certificate chain and private key
+  --deflate               offer permessage-deflate and deflate-frame
+  --loops N               event loops (default: one per core)
+  --max-connections N     most clients at once (default 10000; more get 503)
+  --max-frame BYTES       largest frame accepted (default 16 MiB)
+  --max-message BYTES     largest message accepted (default 64 MiB)
+  --fragment-size BYTES   split outgoing messages into frames of this size
+  -h, --help              print this help
+";
 
 struct Echo;
 
@@ -39,74 +51,174 @@ impl Handler for Echo {
     }
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
-    let mut addr = "127.0.0.1:9001".to_string();
-    let mut kind = "event-loop".to_string();
-    let mut deflate = false;
-    let mut limits = Limits::default();
-    let mut config = Config::default();
-    let mut builder = ServerBuilder::new();
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let mut value = || args.next().ok_or(format!("{arg} needs a value"));
-        match arg.as_str() {
-            "--addr" => addr = value()?,
-            "--server" => match value()?.as_str() {
-                k @ ("threaded" | "event-loop" | "tokio") => kind = k.to_string(),
-                other => {
-                    return Err(format!("--server threaded|event-loop|tokio, not {other}").into())
-                }
-            },
-            "--deflate" => deflate = true,
-            "--loops" => builder = builder.loops(value()?.parse()?),
-            "--max-connections" => builder = builder.max_connections(value()?.parse()?),
-            "--max-frame" => limits.max_frame_size = value()?.parse()?,
-            "--max-message" => limits.max_message_size = value()?.parse()?,
-            "--fragment-size" => config.fragment_size = Some(value()?.parse()?),
-            other => return Err(format!("unknown option {other}").into()),
+/// The command line, parsed.
+struct Options {
+    addr: String,
+    kind: ServerKind,
+    /// `--server tokio`: the tokio server instead of `kind`.
+    tokio: bool,
+    cert: Option<String>,
+    key: Option<String>,
+    deflate: bool,
+    loops: Option<usize>,
+    max_connections: Option<usize>,
+    limits: Limits,
+    fragment_size: Option<usize>,
+}
+
+fn number(flag: &str, value: &str) -> Result<usize, String> {
+    value
+        .parse()
+        .map_err(|_| format!("{flag} expects a whole number, not {value:?}"))
+}
+
+fn parse(mut args: impl Iterator<Item = String>) -> Result<Option<Options>, String> {
+    let mut o = Options {
+        addr: "127.0.0.1:9001".into(),
+        kind: ServerKind::EventLoop,
+        tokio: false,
+        cert: None,
+        key: None,
+        deflate: false,
+        loops: None,
+        max_connections: None,
+        limits: Limits::default(),
+        fragment_size: None,
+    };
+    while let Some(flag) = args.next() {
+        if flag == "-h" || flag == "--help" {
+            return Ok(None);
+        }
+        if flag == "--deflate" {
+            o.deflate = true;
+            continue;
+        }
+        let value = args
+            .next()
+            .ok_or_else(|| format!("{flag} needs a value (see --help)"))?;
+        match flag.as_str() {
+            "--addr" => o.addr = value,
+            "--server" if value == "tokio" => o.tokio = true,
+            "--server" => o.kind = value.parse().map_err(|e| format!("--server: {e}"))?,
+            "--cert" => o.cert = Some(value),
+            "--key" => o.key = Some(value),
+            "--loops" => o.loops = Some(number(&flag, &value)?),
+            "--max-connections" => o.max_connections = Some(number(&flag, &value)?),
+            "--max-frame" => o.limits.max_frame_size = number(&flag, &value)?,
+            "--max-message" => o.limits.max_message_size = number(&flag, &value)?,
+            "--fragment-size" => o.fragment_size = Some(number(&flag, &value)?),
+            _ => return Err(format!("unknown option {flag} (see --help)")),
         }
     }
-    let mut handshake = ServerConfig::new().with_limits(limits);
-    if deflate {
+    Ok(Some(o))
+}
+
+fn builder(o: &Options) -> Result<ServerBuilder, String> {
+    let mut handshake = ServerConfig::new();
+    if o.deflate {
         handshake = handshake
             .with_extension(PerMessageDeflate::new())
             .with_extension(DeflateFrame::new());
     }
-    let builder = builder
-        .address(addr)
+    let mut builder = ServerBuilder::new()
+        .address(o.addr.clone())
+        .limits(o.limits)
         .handshake(handshake)
-        .connection(config.with_limits(limits))
+        .connection(Config::default().with_fragment_size(o.fragment_size))
         .stop_on_signals(true);
-    match kind.as_str() {
-        "threaded" => {
-            let server = builder.bind_threaded()?;
-            println!(
-                "echo server ({kind}) listening on ws://{}",
-                server.local_addr()?
-            );
-            server.run(Echo)?;
+    if let Some(n) = o.loops {
+        builder = builder.loops(n);
+    }
+    if let Some(n) = o.max_connections {
+        builder = builder.max_connections(n);
+    }
+    match (&o.cert, &o.key) {
+        (Some(cert), Some(key)) => {
+            let tls = wsstack::tls::TlsServerConfig::from_pem_files(cert, key)
+                .map_err(|e| format!("--cert {cert} --key {key}: {e}"))?;
+            builder = builder.tls(tls);
         }
-        #[cfg(feature = "tokio")]
-        "tokio" => {
-            let server = builder.bind_tokio()?;
-            println!(
-                "echo server ({kind}) listening on ws://{}",
-                server.local_addr()?
-            );
-            server.run(Echo)?;
+        (None, None) => {}
+        _ => return Err("--cert and --key go together".into()),
+    }
+    Ok(builder)
+}
+
+fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    let options = match parse(std::env::args().skip(1)) {
+        Ok(Some(o)) => o,
+        Ok(None) => {
+            print!("{HELP}");
+            return ExitCode::SUCCESS;
         }
-        #[cfg(not(feature = "tokio"))]
-        "tokio" => return Err("--server tokio needs the `tokio` feature".into()),
-        _ => {
-            let server = builder.bind_event_loop()?;
-            println!(
-                "echo server ({kind}) listening on ws://{}",
-                server.local_addr()?
-            );
-            server.run(Echo)?;
+        Err(e) => {
+            eprintln!("echo_server: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if options.tokio {
+        return run_tokio(&options);
+    }
+    let server =
+        match builder(&options).and_then(|b| b.bind(options.kind).map_err(|e| e.to_string())) {
+            Ok(server) => server,
+            Err(e) => {
+                eprintln!("echo_server: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+    let scheme = if options.cert.is_some() { "wss" } else { "ws" };
+    match server.local_addr() {
+        Ok(addr) => println!(
+            "echo server ({}) listening on {scheme}://{addr}",
+            options.kind
+        ),
+        Err(e) => {
+            eprintln!("echo_server: {e}");
+            return ExitCode::FAILURE;
         }
     }
+    if let Err(e) = server.run(Echo) {
+        eprintln!("echo_server: {e}");
+        return ExitCode::FAILURE;
+    }
     println!("echo server stopped");
-    Ok(())
+    ExitCode::SUCCESS
+}
+
+/// `--server tokio`: the same handler on the tokio server.
+#[cfg(feature = "tokio")]
+fn run_tokio(options: &Options) -> ExitCode {
+    if options.cert.is_some() {
+        eprintln!("echo_server: the tokio server does not serve wss:// yet");
+        return ExitCode::FAILURE;
+    }
+    let server = match builder(options).and_then(|b| b.bind_tokio().map_err(|e| e.to_string())) {
+        Ok(server) => server,
+        Err(e) => {
+            eprintln!("echo_server: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match server.local_addr() {
+        Ok(addr) => println!("echo server (tokio) listening on ws://{addr}"),
+        Err(e) => {
+            eprintln!("echo_server: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
+    if let Err(e) = server.run(Echo) {
+        eprintln!("echo_server: {e}");
+        return ExitCode::FAILURE;
+    }
+    println!("echo server stopped");
+    ExitCode::SUCCESS
+}
+
+/// `--server tokio` without the `tokio` feature.
+#[cfg(not(feature = "tokio"))]
+fn run_tokio(_options: &Options) -> ExitCode {
+    eprintln!("echo_server: --server tokio needs the `tokio` feature (--features tokio)");
+    ExitCode::from(2)
 }

@@ -2,8 +2,11 @@
 # Install the third-party WebSocket peers used by the integration tests.
 #
 #   * $REPO/.venv             Python venv with the `websockets` package
-#   * $REPO/tests/peers/node_modules   the npm `ws` package (from package-lock.json)
+#   * $REPO/tests/peers/node_modules   the npm `ws` and `puppeteer-core` packages (from
+#                                      package-lock.json; puppeteer-core drives Debian's
+#                                      chromium for tests/ops_browser.rs and downloads no browser)
 #   * /usr/bin/chromium       Debian's chromium (apt-get, as root), for tests/chromium.rs
+#   * tinyproxy              Debian's tinyproxy (apt-get, as root), for tests/proxy.rs
 #
 # Idempotent: each part is skipped when the pinned version is already present.
 # Needs only python3 (>= 3.11), node and npm; nothing is installed globally.
@@ -66,12 +69,17 @@ else
     "$VENV/bin/python" -c 'import websockets.asyncio.server, websockets.asyncio.client'
 fi
 
-# --- Node: ws -----------------------------------------------------------------
+# --- Node: ws, puppeteer-core ------------------------------------------------------
 cd "$PEERS"
-if [ -f node_modules/ws/package.json ] && node -e '
-    const want = require("./package.json").dependencies.ws;
-    process.exit(require("./node_modules/ws/package.json").version === want ? 0 : 1);' 2>/dev/null; then
-    log "node ws $(node -p 'require("./node_modules/ws/package.json").version') already installed in tests/peers"
+# Every dependency in package.json, installed at its pinned version?
+if node -e '
+    const deps = require("./package.json").dependencies;
+    for (const [name, want] of Object.entries(deps)) {
+        let got = null;
+        try { got = require(`./node_modules/${name}/package.json`).version; } catch (e) {}
+        if (got !== want) process.exit(1);
+    }' 2>/dev/null; then
+    log "node peers already installed in tests/peers ($(node -p 'Object.entries(require("./package.json").dependencies).map(([n, v]) => n + " " + v).join(", ")'))"
 else
     if [ -f package-lock.json ]; then
         log "npm ci in tests/peers"
@@ -93,4 +101,17 @@ else
     apt-get update -qq || die "apt-get update failed"
     apt-get install -y -qq --no-install-recommends chromium >/dev/null || die "apt-get install chromium failed"
     [ -x /usr/bin/chromium ] || die "chromium was installed but /usr/bin/chromium is missing"
+fi
+
+# --- tinyproxy (Debian's package), for the HTTP CONNECT proxy tests (tests/proxy.rs) ---
+if command -v tinyproxy >/dev/null 2>&1; then
+    log "tinyproxy already installed ($(tinyproxy -v 2>&1 | head -n1))"
+else
+    command -v apt-get >/dev/null 2>&1 || die "tinyproxy is missing and apt-get is not available to install it"
+    [ "$(id -u)" -eq 0 ] || die "tinyproxy is missing and installing it with apt-get needs root"
+    log "installing Debian's tinyproxy with apt-get"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq || die "apt-get update failed"
+    apt-get install -y -qq --no-install-recommends tinyproxy >/dev/null || die "apt-get install tinyproxy failed"
+    command -v tinyproxy >/dev/null 2>&1 || die "tinyproxy was installed but is not in PATH"
 fi

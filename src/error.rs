@@ -35,6 +35,14 @@ pub enum Error {
     Config(ConfigError),
     /// The peer closed the transport cleanly between frames.
     ConnectionClosed,
+    /// TLS failed: our own certificate or key, or the peer's certificate
+    /// (expired, issued for another host, by an unknown authority, ...).
+    #[cfg(feature = "tls")]
+    Tls(crate::tls::TlsError),
+    /// The one-call client could not get to the point of a handshake, or
+    /// was answered with something other than one (a redirect, a proxy's
+    /// refusal, a timeout, ...).
+    Client(crate::client::ClientError),
 }
 
 impl Error {
@@ -60,6 +68,9 @@ impl fmt::Display for Error {
             Error::InvalidSend(e) => write!(f, "cannot send this frame: {e}"),
             Error::Config(e) => e.fmt(f),
             Error::ConnectionClosed => f.write_str("connection closed by peer"),
+            #[cfg(feature = "tls")]
+            Error::Tls(e) => write!(f, "TLS: {e}"),
+            Error::Client(e) => e.fmt(f),
         }
     }
 }
@@ -74,6 +85,9 @@ impl std::error::Error for Error {
             Error::Usage(e) => Some(e),
             Error::Config(e) => Some(e),
             Error::ConnectionClosed => None,
+            #[cfg(feature = "tls")]
+            Error::Tls(e) => Some(e),
+            Error::Client(e) => Some(e),
         }
     }
 }
@@ -111,5 +125,18 @@ impl From<ProtocolError> for Error {
 impl From<UsageError> for Error {
     fn from(e: UsageError) -> Self {
         Error::Usage(e)
+    }
+}
+
+#[cfg(feature = "tls")]
+impl From<crate::tls::TlsError> for Error {
+    fn from(e: crate::tls::TlsError) -> Self {
+        Error::Tls(e)
+    }
+}
+
+impl From<crate::client::ClientError> for Error {
+    fn from(e: crate::client::ClientError) -> Self {
+        Error::Client(e)
     }
 }

@@ -26,6 +26,10 @@
 //!   [`ConnectionHandler`] callbacks.
 //! - [`server`]: the threaded, event-loop and tokio servers behind one
 //!   [`server::Handler`] trait.
+//! - [`client`]: [`connect`] a `ws://` or `wss://` URL in one call, or
+//!   configure everything with [`ClientBuilder`] (proxy, TLS, redirects,
+//!   timeouts); `tls` (feature `tls`, on by default) holds the rustls
+//!   building blocks.
 //! - `tokio` (feature `tokio`): the async driver — a `WebSocketStream`
 //!   that is a `futures` `Stream` and `Sink` of messages, the handshake
 //!   over any tokio transport, and an upgrade helper for hyper and axum.
@@ -52,10 +56,13 @@
 //! ```
 //!
 //! [RFC 6455]: https://www.rfc-editor.org/rfc/rfc6455
-#![forbid(unsafe_code)]
+// One module, `connection/text.rs`, turns text it has just checked as
+// UTF-8 into a `String` without checking it twice; nothing else is unsafe.
+#![deny(unsafe_code)]
 #![deny(missing_docs)]
 #![warn(rust_2018_idioms)]
 
+pub mod client;
 pub mod config;
 pub mod connection;
 pub mod driver;
@@ -64,13 +71,25 @@ pub mod extensions;
 pub mod frame;
 pub mod handshake;
 pub mod io;
+#[cfg(feature = "ops")]
+pub mod ops;
 mod rand;
 pub mod server;
+#[cfg(feature = "tls")]
+pub mod tls;
 #[cfg(feature = "tokio")]
 pub mod tokio;
 
+pub use client::{connect, ClientBuilder};
 pub use config::{ConfigError, Limits};
 pub use connection::Message;
 pub use error::Error;
 pub use frame::{CloseCode, MessageKind, Role};
 pub use io::{Connection, ConnectionHandler, FrameSocket};
+#[cfg(feature = "ops")]
+pub use ops::App;
+
+/// The README's Rust examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -48,7 +48,7 @@ fn autobahn_client_follows_the_testee_convention() {
     let _ = server.wait();
     assert_eq!(
         report,
-        r#"{"cases_run": [1, 2, 3, 4], "ok": [1, 2, 3, 4], "agent": "wsstack-test"}"#
+        r#"{"cases_run": [1, 2, 3, 4], "ok": [1, 2, 3, 4], "agent": "wsstack-test", "deflate": [1, 2, 3, 4]}"#
     );
 }
 

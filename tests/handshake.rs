@@ -457,7 +457,8 @@ fn client_validates_the_response_with_distinct_errors() {
         err("HTTP/1.1 403 Forbidden\r\n\r\n".into()),
         HandshakeError::UnexpectedStatus {
             status: 403,
-            reason: "Forbidden".into()
+            reason: "Forbidden".into(),
+            location: None,
         }
     );
     assert_eq!(

@@ -134,10 +134,14 @@ impl Recorder {
 impl Handler for Recorder {
     type Data = u32;
 
-    fn on_handshake(&self, request: &Request) -> Result<(), Rejection> {
+    fn on_handshake(&self, request: &Request) -> Result<u32, Rejection> {
         match request.path() {
             "/forbidden" => Err(Rejection::status(403)),
-            _ => Ok(()),
+            // The client's data starts from the request: `?start=N`.
+            _ => Ok(request
+                .query_param("start")
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0)),
         }
     }
 

@@ -12,6 +12,9 @@
 
 mod support;
 
+use std::future::Future;
+use std::pin::Pin;
+use std::task::Poll;
 use std::thread;
 use std::time::Duration;
 
@@ -234,7 +237,7 @@ fn their_clients_against_the_tokio_server() {
 // ---- cancellation against a real peer ----
 
 /// The peer sends a 4 MB message in 128 fragments with a ping after each;
-/// we run `next()` under a 1 ms timeout again and again, dropping it
+/// we poll a `next()` future once and drop it, again and again,
 /// mid-message. The message arrives whole, and every ping was answered
 /// along the way (the peer reports the pongs it got).
 fn dropped_next_against(peer: Peer) {
@@ -250,13 +253,23 @@ fn dropped_next_against(peer: Peer) {
                 tokio::time::Instant::now() < deadline,
                 "{peer:?}: no message"
             );
-            match timeout(Duration::from_millis(1), ws.next()).await {
-                Err(_) => dropped += 1,
-                Ok(item) => break item.unwrap().unwrap(),
+            // One poll of a `next()` future: it reads what has arrived,
+            // and is dropped if the message is not complete yet.
+            let polled = std::future::poll_fn(|cx| {
+                let mut next = ws.next();
+                Poll::Ready(Pin::new(&mut next).poll(cx))
+            })
+            .await;
+            match polled {
+                Poll::Pending => dropped += 1,
+                Poll::Ready(item) => break item.unwrap().unwrap(),
             }
+            tokio::time::sleep(Duration::from_millis(1)).await;
         };
         assert_eq!(message, Message::from(text_payload(SIZE)), "{peer:?}");
-        assert!(dropped >= 3, "{peer:?}: only {dropped} futures dropped");
+        // 4 MB cannot sit in the socket buffers at once: the peer had to
+        // wait for our reads, so some of them were in dropped futures.
+        assert!(dropped >= 2, "{peer:?}: only {dropped} futures dropped");
         let pongs = timeout(PEER_TIMEOUT, ws.next())
             .await
             .unwrap()

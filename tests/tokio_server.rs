@@ -120,10 +120,10 @@ fn recorder() -> (Recorder, Receiver<Seen>, Clients) {
 impl Handler for Recorder {
     type Data = u32;
 
-    fn on_handshake(&self, request: &Request) -> Result<(), Rejection> {
+    fn on_handshake(&self, request: &Request) -> Result<u32, Rejection> {
         match request.path() {
             "/forbidden" => Err(Rejection::status(403)),
-            _ => Ok(()),
+            _ => Ok(0),
         }
     }
 
@@ -609,4 +609,33 @@ fn serve_on_the_applications_runtime() {
     assert_eq!(ws.read().unwrap(), TMessage::text("hi"));
     handle.shutdown();
     thread.join().unwrap().unwrap();
+}
+
+/// Hub deliveries (framed once, `send_prepared`) reach the tokio server's
+/// clients in order with their own sends, and rooms work.
+#[test]
+fn hub_broadcast_and_rooms_reach_tokio_clients() {
+    let (handler, rx, clients) = recorder();
+    let server = start(ServerBuilder::new(), handler);
+    let mut a = connect(&server.url("/a"));
+    let mut b = connect(&server.url("/b"));
+    next(&rx);
+    next(&rx);
+    let hub = server.handle.hub::<u32>().expect("the server's hub");
+    assert_eq!(hub.len(), 2);
+    let all = clients.lock().unwrap().clone();
+    let in_room = all.iter().find(|c| c.path() == "/a").unwrap();
+    assert!(in_room.subscribe("room"));
+    in_room.send("direct first").unwrap();
+    let delivery = hub.broadcast("to everyone");
+    assert_eq!(delivery.delivered, 2);
+    assert_eq!(hub.publish("room", "to the room").delivered, 1);
+    assert_eq!(a.read().unwrap(), TMessage::text("direct first"));
+    assert_eq!(a.read().unwrap(), TMessage::text("to everyone"));
+    assert_eq!(a.read().unwrap(), TMessage::text("to the room"));
+    assert_eq!(b.read().unwrap(), TMessage::text("to everyone"));
+    drop(a);
+    next_close(&rx);
+    assert_eq!(hub.len(), 1, "a closed client leaves the hub");
+    server.stop();
 }

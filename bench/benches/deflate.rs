@@ -7,7 +7,7 @@
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress};
-use wsstack::connection::{Config, Event};
+use wsstack::connection::{Config, Event, Message};
 use wsstack::extensions::PerMessageDeflate;
 use wsstack_bench::{deflate_pair, json_like};
 

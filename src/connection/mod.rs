@@ -10,6 +10,8 @@ mod config;
 mod engine;
 mod error;
 mod message;
+mod prepared;
+mod text;
 mod utf8;
 
 pub use crate::frame::{is_valid_close_code, CloseCode, MessageKind};
@@ -17,3 +19,4 @@ pub use config::Config;
 pub use engine::{Engine, Event};
 pub use error::{ProtocolError, UsageError};
 pub use message::Message;
+pub use prepared::PreparedMessage;

@@ -31,13 +31,13 @@ impl Utf8Validator {
             self.pending_len += take;
             data = &data[take..];
             let head = &self.pending[..self.pending_len];
-            match std::str::from_utf8(head) {
+            match simdutf8::compat::from_utf8(head) {
                 Ok(_) => self.pending_len = 0,
                 Err(e) if e.error_len().is_none() => return true, // still a valid prefix
                 Err(_) => return false,
             }
         }
-        match std::str::from_utf8(data) {
+        match simdutf8::compat::from_utf8(data) {
             Ok(_) => true,
             Err(e) => match e.error_len() {
                 Some(_) => false,

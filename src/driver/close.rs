@@ -28,6 +28,9 @@ pub fn close_for(error: &Error) -> (CloseCode, String) {
         Error::Io(e) => (CloseCode::ABNORMAL, e.to_string()),
         Error::ConnectionClosed => (CloseCode::ABNORMAL, "connection closed".into()),
         Error::Handshake(e) => (CloseCode::ABNORMAL, e.to_string()),
+        Error::Client(e) => (CloseCode::ABNORMAL, e.to_string()),
+        #[cfg(feature = "tls")]
+        Error::Tls(e) => (CloseCode::TLS_HANDSHAKE, e.to_string()),
         Error::Usage(UsageError::ExtensionFailed(_)) | Error::Config(_) => {
             (CloseCode::INTERNAL_ERROR, String::new())
         }

@@ -220,6 +220,16 @@ impl PooledCompressor {
         Ok(tail)
     }
 
+    /// What governs this stream.
+    pub(crate) fn side(&self) -> Side {
+        self.side
+    }
+
+    /// The compression level.
+    pub(crate) fn level(&self) -> u32 {
+        self.level
+    }
+
     /// A message (or frame) ended: give the state back if no context is
     /// kept.
     pub(crate) fn end(&mut self) {

@@ -109,6 +109,17 @@ pub trait Extension: Send {
         out: &mut Vec<u8>,
         limit: usize,
     ) -> Result<(), TransformError>;
+
+    /// A key for this transform's encoding of whole messages, when that
+    /// encoding depends on nothing but the message and this key (no state
+    /// carried from one message to the next): two transforms with the
+    /// same key must produce the same bytes for the same message. It lets
+    /// a broadcast encode (compress) a message once for many connections
+    /// ([`PreparedMessage`](crate::connection::PreparedMessage)). `None`,
+    /// the default, means every connection encodes its own copy.
+    fn shared_key(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// Negotiates an extension and builds its per-connection transforms.

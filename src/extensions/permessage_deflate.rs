@@ -326,6 +326,18 @@ impl Extension for PerMessageDeflateTransform {
         NAME
     }
 
+    fn shared_key(&self) -> Option<u64> {
+        // Without context takeover every message starts a fresh stream, so
+        // its bytes depend only on the level, window and threshold.
+        let side = self.compressor.side();
+        side.no_context_takeover.then(|| {
+            0x7064_0000_0000_0000
+                | (u64::from(self.compressor.level()) << 40)
+                | (u64::from(side.window_bits) << 32)
+                | (self.threshold.min(u32::MAX as usize) as u64)
+        })
+    }
+
     fn rsv_bits(&self) -> u8 {
         RSV1
     }

@@ -20,6 +20,21 @@
 /// assert_eq!(&data, b"Hello");
 /// ```
 pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
+    // Bytes up to the next 8-byte boundary one at a time, so the word
+    // loop below runs on aligned memory (a payload usually starts at an
+    // odd address, right after its header).
+    let head = (8 - buf.as_ptr() as usize % 8) % 8;
+    if buf.len() > 64 && head > 0 {
+        let (first, rest) = buf.split_at_mut(head);
+        for (i, b) in first.iter_mut().enumerate() {
+            *b ^= key[(offset + i) % 4];
+        }
+        return apply_words(rest, key, offset + head);
+    }
+    apply_words(buf, key, offset);
+}
+
+fn apply_words(buf: &mut [u8], key: [u8; 4], offset: usize) {
     let shift = offset % 4;
     let key = [
         key[shift],

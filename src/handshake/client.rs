@@ -195,6 +195,7 @@ impl ClientRequest {
             return Err(HandshakeError::UnexpectedStatus {
                 status: resp.status,
                 reason: resp.reason.clone(),
+                location: resp.header("location").map(|l| l.trim().to_owned()),
             });
         }
         if !resp.headers.has_token("upgrade", "websocket") {

@@ -60,6 +60,8 @@ pub enum HandshakeError {
         status: u16,
         /// The reason phrase.
         reason: String,
+        /// The `Location` header, if any (a redirect's target).
+        location: Option<String>,
     },
     /// The response has no `Sec-WebSocket-Accept`.
     MissingAccept,
@@ -138,7 +140,15 @@ impl fmt::Display for HandshakeError {
             HandshakeError::Unauthorized => f.write_str("missing or wrong credentials"),
             HandshakeError::Refused(status) => write!(f, "refused by the application ({status})"),
             HandshakeError::Extension(e) => e.fmt(f),
-            HandshakeError::UnexpectedStatus { status, reason } => {
+            HandshakeError::UnexpectedStatus {
+                status,
+                reason,
+                location: Some(location),
+            } => write!(
+                f,
+                "server answered {status} {reason} (Location: {location}) instead of 101"
+            ),
+            HandshakeError::UnexpectedStatus { status, reason, .. } => {
                 write!(f, "server answered {status} {reason} instead of 101")
             }
             HandshakeError::MissingAccept => f.write_str("missing Sec-WebSocket-Accept"),

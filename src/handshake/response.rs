@@ -28,6 +28,21 @@ impl Response {
         }
     }
 
+    /// A response with `status`, a `Content-Type` and a body: what a
+    /// plain-HTTP handler returns to serve a page.
+    ///
+    /// ```
+    /// use wsstack::handshake::Response;
+    /// let page = Response::with_body(200, "text/html; charset=utf-8", "<h1>hi</h1>");
+    /// assert!(page.to_bytes().starts_with(b"HTTP/1.1 200 OK\r\n"));
+    /// ```
+    pub fn with_body(status: u16, content_type: &str, body: impl Into<Vec<u8>>) -> Response {
+        let mut response = Response::new(status);
+        response.headers.push("Content-Type", content_type);
+        response.body = body.into();
+        response
+    }
+
     /// The first value of header `name`.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name)
@@ -44,21 +59,62 @@ impl Response {
     }
 }
 
-/// The standard reason phrase for the statuses a WebSocket server uses.
+/// The reason phrase RFC 9110 (and RFC 6585 for 428-431, 511) gives a
+/// status; a status it does not define gets its class's name.
 pub(crate) fn reason_phrase(status: u16) -> &'static str {
     match status {
+        100 => "Continue",
         101 => "Switching Protocols",
+        200 => "OK",
+        201 => "Created",
+        202 => "Accepted",
+        203 => "Non-Authoritative Information",
+        204 => "No Content",
+        205 => "Reset Content",
+        206 => "Partial Content",
+        300 => "Multiple Choices",
+        301 => "Moved Permanently",
+        302 => "Found",
+        303 => "See Other",
+        304 => "Not Modified",
+        307 => "Temporary Redirect",
+        308 => "Permanent Redirect",
         400 => "Bad Request",
         401 => "Unauthorized",
+        402 => "Payment Required",
         403 => "Forbidden",
         404 => "Not Found",
         405 => "Method Not Allowed",
+        406 => "Not Acceptable",
+        407 => "Proxy Authentication Required",
+        408 => "Request Timeout",
+        409 => "Conflict",
+        410 => "Gone",
+        411 => "Length Required",
+        412 => "Precondition Failed",
+        413 => "Content Too Large",
+        414 => "URI Too Long",
+        415 => "Unsupported Media Type",
+        416 => "Range Not Satisfiable",
+        417 => "Expectation Failed",
+        421 => "Misdirected Request",
+        422 => "Unprocessable Content",
         426 => "Upgrade Required",
+        428 => "Precondition Required",
         429 => "Too Many Requests",
         431 => "Request Header Fields Too Large",
         500 => "Internal Server Error",
+        501 => "Not Implemented",
+        502 => "Bad Gateway",
         503 => "Service Unavailable",
-        _ => "Unknown",
+        504 => "Gateway Timeout",
+        505 => "HTTP Version Not Supported",
+        511 => "Network Authentication Required",
+        s if s < 200 => "Informational",
+        s if s < 300 => "Success",
+        s if s < 400 => "Redirection",
+        s if s < 500 => "Client Error",
+        _ => "Server Error",
     }
 }
 

@@ -305,17 +305,26 @@ impl ServerConfig {
     pub fn accept(&self, req: &Request) -> Result<Accepted, Rejection> {
         if let Some(http) = &self.http_handler {
             if !req.headers().has_token("upgrade", "websocket") {
-                if let Some(mut response) = http(req) {
+                // A plain HTTP request: the handler's page, or 404 for a
+                // path it does not serve, as a web server would answer.
+                let mut response = http(req).unwrap_or_else(|| {
+                    Response::with_body(404, "text/plain; charset=utf-8", "Not Found\n")
+                });
+                if response.header("content-length").is_none() {
                     response
                         .headers
                         .push("Content-Length", response.body.len().to_string());
-                    response.headers.push("Connection", "close");
-                    let status = response.status;
-                    return Err(Rejection {
-                        response: Box::new(response),
-                        error: HandshakeError::Refused(status),
-                    });
                 }
+                response.headers.push("Connection", "close");
+                if req.method().eq_ignore_ascii_case("HEAD") {
+                    // HEAD: the same head, no body (RFC 9110 §9.3.2).
+                    response.body.clear();
+                }
+                let status = response.status;
+                return Err(Rejection {
+                    response: Box::new(response),
+                    error: HandshakeError::Refused(status),
+                });
             }
         }
         self.check(req).map_err(Rejection::from_error)?;

@@ -1,6 +1,7 @@
 //! `ws://` and `wss://` URLs (RFC 6455 §3).
 
-use super::request::percent_decode;
+use percent_encoding::percent_decode_str;
+
 use super::HandshakeError;
 
 /// The parts of a WebSocket URL.
@@ -8,7 +9,8 @@ use super::HandshakeError;
 pub struct WsUrl {
     /// `wss://`.
     pub secure: bool,
-    /// The host, without brackets for an IPv6 literal.
+    /// The host, without brackets for an IPv6 literal: an international
+    /// domain name in its ASCII (punycode) form, lowercase.
     pub host: String,
     /// The port (default 80 for ws, 443 for wss).
     pub port: u16,
@@ -19,13 +21,26 @@ pub struct WsUrl {
 }
 
 impl WsUrl {
-    /// Parse a URL.
+    /// Parse a URL as a browser does (the WHATWG URL standard, through the
+    /// `url` crate): the host is lowercased, an international domain name
+    /// becomes punycode, IPv4 and IPv6 literals are normalised, the port
+    /// defaults to 80 (`ws`) or 443 (`wss`), dot segments are removed and
+    /// non-ASCII in the path and query is percent-encoded.
+    ///
+    /// Stricter than a browser, so that a mistyped URL fails here rather
+    /// than reaching a surprising place: the scheme must be `ws` or `wss`
+    /// followed by `//` and a host; whitespace and control characters are
+    /// refused rather than stripped or encoded; a fragment is refused
+    /// (RFC 6455 §3); a user name containing `:` is refused (RFC 7617 §2
+    /// cannot carry it).
     ///
     /// ```
     /// use wsstack::handshake::WsUrl;
     /// let url = WsUrl::parse("ws://me:p%40ss@[::1]:9001/chat?x=1")?;
     /// assert_eq!((url.host.as_str(), url.port, url.resource.as_str()), ("::1", 9001, "/chat?x=1"));
     /// assert_eq!(url.credentials, Some(("me".into(), "p@ss".into())));
+    /// let url = WsUrl::parse("wss://Bücher.example/")?;
+    /// assert_eq!((url.host.as_str(), url.port), ("xn--bcher-kva.example", 443));
     /// # Ok::<(), wsstack::handshake::HandshakeError>(())
     /// ```
     pub fn parse(url: &str) -> Result<WsUrl, HandshakeError> {
@@ -41,79 +56,54 @@ impl WsUrl {
         if rest.contains('#') {
             return Err(bad("fragment identifiers are not allowed (RFC 6455 §3)"));
         }
-        if rest
-            .bytes()
-            .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
-        {
+        if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(bad("whitespace or control character"));
         }
-        let split = rest.find(['/', '?']).unwrap_or(rest.len());
-        let (authority, resource) = rest.split_at(split);
-        let resource = match resource {
-            "" => "/".to_owned(),
-            r if r.starts_with('?') => format!("/{r}"),
-            r => r.to_owned(),
-        };
-        // The request line carries ASCII only: percent-encode the rest.
-        let mut encoded = String::with_capacity(resource.len());
-        for b in resource.bytes() {
-            if b.is_ascii() {
-                encoded.push(char::from(b));
-            } else {
-                encoded.push_str(&format!("%{b:02X}"));
-            }
+        // The WHATWG parser skips extra slashes ("ws:///h" is "ws://h/").
+        if rest.starts_with(['/', '\\']) {
+            return Err(bad("empty host"));
         }
-        let resource = encoded;
-        let (userinfo, hostport) = match authority.rsplit_once('@') {
-            Some((u, h)) => (Some(u), h),
-            None => (None, authority),
-        };
-        let credentials = match userinfo {
-            None => None,
-            Some(u) => {
-                let (user, pass) = u.split_once(':').unwrap_or((u, ""));
-                let (user, pass) = (percent_decode(user, false), percent_decode(pass, false));
-                // RFC 7617 §2: a user-id containing ':' cannot be sent.
-                if user.contains(':') || user.chars().chain(pass.chars()).any(char::is_control) {
-                    return Err(bad("user name with ':' or control characters"));
-                }
-                Some((user, pass))
-            }
-        };
-        let (host, port) = if let Some(v6) = hostport.strip_prefix('[') {
-            let (host, after) = v6.split_once(']').ok_or_else(|| bad("unclosed ["))?;
-            match after {
-                "" => (host, None),
-                p => (
-                    host,
-                    Some(p.strip_prefix(':').ok_or_else(|| bad("junk after ]"))?),
-                ),
-            }
-        } else {
-            match hostport.rsplit_once(':') {
-                Some((h, p)) => (h, Some(p)),
-                None => (hostport, None),
-            }
+        let parsed = url::Url::parse(url).map_err(|e| bad(&e.to_string()))?;
+        let host = match parsed.host() {
+            Some(url::Host::Domain(d)) => d.to_owned(),
+            Some(url::Host::Ipv4(ip)) => ip.to_string(),
+            Some(url::Host::Ipv6(ip)) => ip.to_string(),
+            None => return Err(bad("empty host")),
         };
         if host.is_empty() {
             return Err(bad("empty host"));
         }
-        if host.contains(['[', ']', '@']) {
-            return Err(bad("stray bracket or '@' in host"));
+        let port = parsed
+            .port_or_known_default()
+            .unwrap_or(if secure { 443 } else { 80 });
+        let mut resource = parsed.path().to_owned();
+        if !resource.starts_with('/') {
+            resource.insert(0, '/');
         }
-        let port = match port {
-            None | Some("") => {
-                if secure {
-                    443
-                } else {
-                    80
-                }
+        if let Some(query) = parsed.query() {
+            resource.push('?');
+            resource.push_str(query);
+        }
+        let credentials = if parsed.username().is_empty() && parsed.password().is_none() {
+            None
+        } else {
+            let decode = |s: &str| {
+                percent_decode_str(s)
+                    .decode_utf8()
+                    .map(|c| c.into_owned())
+                    .map_err(|_| bad("user name or password is not UTF-8 once decoded"))
+            };
+            let user = decode(parsed.username())?;
+            let pass = decode(parsed.password().unwrap_or(""))?;
+            // RFC 7617 §2: a user-id containing ':' cannot be sent.
+            if user.contains(':') || user.chars().chain(pass.chars()).any(char::is_control) {
+                return Err(bad("user name with ':' or control characters"));
             }
-            Some(p) => p.parse::<u16>().map_err(|_| bad("bad port"))?,
+            Some((user, pass))
         };
         Ok(WsUrl {
             secure,
-            host: host.to_owned(),
+            host,
             port,
             resource,
             credentials,
@@ -160,6 +150,28 @@ mod tests {
         assert_eq!(u.resource, "/%C3%A9?q=%C3%BC");
         let u = WsUrl::parse("ws://user@h:1/").unwrap();
         assert_eq!(u.credentials, Some(("user".into(), "".into())));
+    }
+
+    #[test]
+    fn hosts_and_ports_as_a_browser_reads_them() {
+        let u = WsUrl::parse("wss://[0:0::1]/").unwrap();
+        assert_eq!((u.host.as_str(), u.port), ("::1", 443));
+        assert_eq!(u.host_header(), "[::1]");
+        let u = WsUrl::parse("ws://EXAMPLE.com:80/").unwrap();
+        assert_eq!((u.host.as_str(), u.port), ("example.com", 80));
+        assert_eq!(u.host_header(), "example.com");
+        let u = WsUrl::parse("wss://example.com:443").unwrap();
+        assert_eq!(u.host_header(), "example.com");
+        let u = WsUrl::parse("ws://example.com:443/").unwrap();
+        assert_eq!(u.host_header(), "example.com:443");
+        let u = WsUrl::parse("ws://münchen.de/").unwrap();
+        assert_eq!(u.host, "xn--mnchen-3ya.de");
+        let u = WsUrl::parse("ws://0x7f.1/a/../b").unwrap();
+        assert_eq!((u.host.as_str(), u.resource.as_str()), ("127.0.0.1", "/b"));
+        let u = WsUrl::parse("ws://%C3%BCser:p%20w%3A@h/").unwrap();
+        assert_eq!(u.credentials, Some(("üser".into(), "p w:".into())));
+        let u = WsUrl::parse("ws://h/?a=%zz").unwrap();
+        assert_eq!(u.resource, "/?a=%zz");
     }
 
     #[test]

@@ -2,6 +2,8 @@
 //! stream.
 
 use std::io::{self, Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
 
 use crate::connection::{Config, Engine, Event, Message};
 use crate::driver::{client_engine, close_for, dispatch, server_engine, Dispatched, EventTarget};
@@ -56,6 +58,34 @@ pub struct Connection<S> {
     read_buf: Vec<u8>,
     out: Vec<u8>,
     close_status: Option<(CloseCode, String)>,
+    /// Sets the stream's read timeout, when the connection drives its
+    /// timers ([`Connection::drive_timers`]).
+    set_timeout: Option<SetTimeout<S>>,
+    /// How long one `recv` may wait for the peer.
+    read_timeout: Option<Duration>,
+    read_deadline: Option<Instant>,
+}
+
+type SetTimeout<S> = fn(&S, Option<Duration>) -> io::Result<()>;
+
+/// A stream whose reads can be given a timeout, so that a [`Connection`]
+/// can wake up for its timers ([`Connection::drive_timers`]).
+pub trait ReadTimeout {
+    /// Make a blocked read return (with `WouldBlock` or `TimedOut`) after
+    /// `timeout`; `None` blocks indefinitely.
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()>;
+}
+
+impl ReadTimeout for TcpStream {
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        TcpStream::set_read_timeout(self, timeout)
+    }
+}
+
+impl<T: ReadTimeout> ReadTimeout for &T {
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        (**self).set_read_timeout(timeout)
+    }
 }
 
 impl<S> std::fmt::Debug for Connection<S> {
@@ -101,13 +131,42 @@ impl<S: Read + Write> Connection<S> {
     /// with bytes already read past the handshake.
     pub fn from_engine(stream: S, mut engine: Engine, buffered: &[u8]) -> Connection<S> {
         engine.receive(buffered);
+        // Start the engine's clock, so its timers are armed from now on.
+        engine.handle_timeout(Instant::now());
         Connection {
             stream,
             engine,
             read_buf: vec![0; READ_CHUNK],
             out: Vec::new(),
             close_status: None,
+            set_timeout: None,
+            read_timeout: None,
+            read_deadline: None,
         }
+    }
+
+    /// Drive the engine's timers from reads: keepalive pings with their
+    /// pong deadline, the idle timeout and the close-handshake timeout
+    /// (all from [`Config`]) fire while [`recv`](Connection::recv) waits,
+    /// by giving each blocking read a timeout up to the next deadline. A
+    /// pong that does not come fails the connection (1011) and an
+    /// unanswered Close ends it (1006); `recv` returns then instead of
+    /// blocking. Connections from [`wsstack::connect`](crate::connect)
+    /// drive their timers already.
+    pub fn drive_timers(&mut self)
+    where
+        S: ReadTimeout,
+    {
+        self.set_timeout = Some(<S as ReadTimeout>::set_read_timeout);
+    }
+
+    /// Let one [`recv`](Connection::recv) (or [`next_event`](Connection::next_event))
+    /// wait at most `timeout` for the peer, then fail with an I/O error of
+    /// kind `TimedOut`; the connection stays usable. Needs
+    /// [`drive_timers`](Connection::drive_timers) (without it, set a read
+    /// timeout on the stream instead).
+    pub fn set_read_timeout(&mut self, timeout: Option<Duration>) {
+        self.read_timeout = timeout;
     }
 
     /// Accept the opening handshake on `stream` (server side), with the
@@ -153,6 +212,7 @@ impl<S: Read + Write> Connection<S> {
     /// needed. After `Closed` has been returned, returns
     /// [`Error::ConnectionClosed`].
     pub fn next_event(&mut self) -> Result<Event, Error> {
+        self.read_deadline = self.read_timeout.map(|t| Instant::now() + t);
         loop {
             let polled = self.engine.poll_event();
             self.flush()?;
@@ -332,11 +392,43 @@ impl<S: Read + Write> Connection<S> {
         Ok(())
     }
 
+    /// Read once into the engine; with timers driven, a read that times
+    /// out runs the timers instead (and `recv` goes on or returns).
     fn fill(&mut self) -> Result<(), Error> {
+        if let Some(set) = self.set_timeout {
+            let now = Instant::now();
+            let wake = [self.engine.poll_timeout(), self.read_deadline]
+                .into_iter()
+                .flatten()
+                .min();
+            let wait = wake.map(|at| {
+                at.saturating_duration_since(now)
+                    .max(Duration::from_millis(1))
+            });
+            set(&self.stream, wait)?;
+        }
         let n = loop {
             match self.stream.read(&mut self.read_buf) {
                 Ok(n) => break n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e)
+                    if self.set_timeout.is_some()
+                        && matches!(
+                            e.kind(),
+                            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                        ) =>
+                {
+                    let now = Instant::now();
+                    self.engine.handle_timeout(now);
+                    self.flush()?;
+                    if self.read_deadline.is_some_and(|d| now >= d) && !self.engine.is_closed() {
+                        return Err(Error::Io(io::Error::new(
+                            io::ErrorKind::TimedOut,
+                            "no message from the peer within the read timeout",
+                        )));
+                    }
+                    return Ok(());
+                }
                 Err(e) => return Err(Error::Io(e)),
             }
         };
@@ -344,6 +436,9 @@ impl<S: Read + Write> Connection<S> {
             self.engine.receive_eof();
         } else {
             self.engine.receive(&self.read_buf[..n]);
+        }
+        if self.set_timeout.is_some() {
+            self.engine.handle_timeout(Instant::now());
         }
         Ok(())
     }

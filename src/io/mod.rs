@@ -8,7 +8,7 @@
 mod connection;
 mod frame_socket;
 
-pub use connection::{Connection, ConnectionHandler, MessageReader};
+pub use connection::{Connection, ConnectionHandler, MessageReader, ReadTimeout};
 pub use frame_socket::FrameSocket;
 
 use std::io::{Read, Write};
@@ -142,7 +142,8 @@ pub fn connect<S: Read + Write>(
 pub fn connect_tcp(request: &ClientRequest) -> Result<ClientUpgrade<std::net::TcpStream>, Error> {
     if request.url().secure {
         return Err(Error::Handshake(HandshakeError::InvalidUrl(
-            "wss:// needs the TLS feature, which is not built yet".into(),
+            "connect_tcp opens plain TCP only; use wsstack::connect or ClientBuilder for wss://"
+                .into(),
         )));
     }
     let tcp = std::net::TcpStream::connect(request.address())?;

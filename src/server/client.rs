@@ -4,8 +4,8 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use super::Backpressure;
-use crate::connection::Message;
+use super::{Backpressure, Hub};
+use crate::connection::{Message, PreparedMessage};
 use crate::frame::CloseCode;
 use crate::handshake::Request;
 
@@ -43,17 +43,29 @@ impl std::error::Error for SendError {}
 /// How a server driver carries out a client's commands.
 pub(crate) trait Link: Send + Sync {
     fn send(&self, message: Message, policy: Option<Backpressure>) -> Result<MessageId, SendError>;
+    fn send_prepared(
+        &self,
+        prepared: &Arc<PreparedMessage>,
+        policy: Option<Backpressure>,
+    ) -> Result<MessageId, SendError>;
     fn close(&self, code: CloseCode, reason: &str);
     fn buffered_amount(&self) -> usize;
 }
 
-pub(crate) struct ClientShared<D> {
+/// What a server knows of a client once its handshake is accepted.
+pub(crate) struct ClientInfo {
     pub(crate) id: u64,
     pub(crate) peer: SocketAddr,
     pub(crate) request: Request,
     pub(crate) subprotocol: Option<String>,
-    pub(crate) data: Mutex<D>,
-    pub(crate) link: Box<dyn Link>,
+    pub(crate) extensions: Vec<String>,
+}
+
+pub(crate) struct ClientShared<D> {
+    info: ClientInfo,
+    data: Mutex<D>,
+    link: Box<dyn Link>,
+    hub: Hub<D>,
 }
 
 /// A connected client: cheap to clone, usable from any thread.
@@ -72,8 +84,8 @@ impl<D> Clone for Client<D> {
 impl<D> fmt::Debug for Client<D> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Client")
-            .field("id", &self.shared.id)
-            .field("peer", &self.shared.peer)
+            .field("id", &self.shared.info.id)
+            .field("peer", &self.shared.info.peer)
             .field("path", &self.path())
             .finish_non_exhaustive()
     }
@@ -81,54 +93,75 @@ impl<D> fmt::Debug for Client<D> {
 
 impl<D> fmt::Display for Client<D> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "client {} ({})", self.shared.id, self.shared.peer)
+        write!(
+            f,
+            "client {} ({})",
+            self.shared.info.id, self.shared.info.peer
+        )
     }
 }
 
 impl<D> Client<D> {
-    pub(crate) fn new(
-        id: u64,
-        peer: SocketAddr,
-        request: Request,
-        subprotocol: Option<String>,
-        data: D,
-        link: Box<dyn Link>,
-    ) -> Client<D> {
+    pub(crate) fn new(info: ClientInfo, data: D, link: Box<dyn Link>, hub: Hub<D>) -> Client<D> {
         Client {
             shared: Arc::new(ClientShared {
-                id,
-                peer,
-                request,
-                subprotocol,
+                info,
                 data: Mutex::new(data),
                 link,
+                hub,
             }),
         }
     }
 
     /// A number unique among this server's clients.
     pub fn id(&self) -> u64 {
-        self.shared.id
+        self.shared.info.id
     }
 
     /// The peer's address.
     pub fn peer_addr(&self) -> SocketAddr {
-        self.shared.peer
+        self.shared.info.peer
     }
 
     /// The upgrade request (path, query, headers, cookies, credentials).
     pub fn request(&self) -> &Request {
-        &self.shared.request
+        &self.shared.info.request
     }
 
     /// The request path.
     pub fn path(&self) -> &str {
-        self.shared.request.path()
+        self.shared.info.request.path()
     }
 
     /// The negotiated subprotocol, if any.
     pub fn subprotocol(&self) -> Option<&str> {
-        self.shared.subprotocol.as_deref()
+        self.shared.info.subprotocol.as_deref()
+    }
+
+    /// The names of the negotiated extensions, in negotiation order (e.g.
+    /// `["permessage-deflate"]`).
+    pub fn extensions(&self) -> &[String] {
+        &self.shared.info.extensions
+    }
+
+    /// The server's hub: every connected client, rooms, publishing.
+    pub fn hub(&self) -> &Hub<D> {
+        &self.shared.hub
+    }
+
+    /// Join `room` (idempotent; see [`Hub::subscribe`]).
+    pub fn subscribe(&self, room: &str) -> bool {
+        self.shared.hub.subscribe(self, room)
+    }
+
+    /// Leave `room` (idempotent; see [`Hub::unsubscribe`]).
+    pub fn unsubscribe(&self, room: &str) -> bool {
+        self.shared.hub.unsubscribe(self, room)
+    }
+
+    /// The rooms this client is in, sorted.
+    pub fn rooms(&self) -> Vec<String> {
+        self.shared.hub.rooms_of(self)
     }
 
     /// The application's per-client data. Do not hold the guard across a
@@ -152,6 +185,14 @@ impl<D> Client<D> {
         policy: Backpressure,
     ) -> Result<MessageId, SendError> {
         self.shared.link.send(message.into(), Some(policy))
+    }
+
+    /// Queue a [`PreparedMessage`]: the bytes are shared with every other
+    /// client that frames it the same way (what [`Hub::publish`] uses).
+    /// Never blocks, on either server; past the high-water mark the
+    /// backpressure policy applies.
+    pub fn send_prepared(&self, prepared: &Arc<PreparedMessage>) -> Result<MessageId, SendError> {
+        self.shared.link.send_prepared(prepared, None)
     }
 
     /// Start the close handshake with `code` (a [`CloseCode`] or a `u16`

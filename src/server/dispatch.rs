@@ -4,8 +4,9 @@
 use std::io;
 use std::sync::atomic::Ordering;
 
+use super::client::{ClientInfo, Link};
 use super::shared::{guarded, ServerState};
-use super::{Client, Handler};
+use super::{Client, Handler, Hub};
 use crate::connection::{Event, Message};
 use crate::driver::{close_for, dispatch, Dispatched, EventTarget};
 use crate::error::Error;
@@ -125,8 +126,8 @@ pub(crate) fn transport_loss<H: Handler>(
     report_error(handler, client, state, &Error::Io(error))
 }
 
-/// The end of a client: `on_close`, exactly once, after which the client
-/// is no longer counted as open.
+/// The end of a client: out of the hub and every room, then `on_close`,
+/// exactly once, after which the client is no longer counted as open.
 pub(crate) fn report_close<H: Handler>(
     handler: &H,
     client: &Client<H::Data>,
@@ -134,26 +135,62 @@ pub(crate) fn report_close<H: Handler>(
     code: CloseCode,
     reason: &str,
 ) {
+    client.hub().unregister(client);
     guarded(state, "on_close", || handler.on_close(client, code, reason));
     state.open.fetch_sub(1, Ordering::Relaxed);
 }
 
-/// The handshake decision both servers make: the configuration's checks
-/// and hook first, then the handler's `on_handshake` (a panic there
-/// answers 500).
+/// The handshake decision every server makes: the configuration's checks
+/// and hook first, then the handler's `on_handshake`, which makes the
+/// client's data (a panic there answers 500).
 pub(crate) fn decide<H: Handler>(
     handler: &H,
     state: &ServerState,
     config: &ServerConfig,
     request: &Request,
-) -> Result<Accepted, Rejection> {
-    crate::driver::ServerHandshake::decide(config, request, |request| {
-        let mut verdict = Ok(());
-        if !guarded(state, "on_handshake", || {
+) -> Result<(Accepted, H::Data), Rejection> {
+    let mut data = None;
+    let accepted = crate::driver::ServerHandshake::decide(config, request, |request| {
+        let mut verdict = Err(Rejection::status(500));
+        if guarded(state, "on_handshake", || {
             verdict = handler.on_handshake(request)
         }) {
-            verdict = Err(Rejection::status(500));
+            data = Some(verdict?);
+            Ok(())
+        } else {
+            verdict.map(|_| ())
         }
-        verdict
-    })
+    })?;
+    data.map(|d| (accepted, d))
+        .ok_or_else(|| Rejection::status(500))
+}
+
+/// A client whose handshake was accepted: its handle, registered in the
+/// hub (so reachable from `on_open` on), with the agreed subprotocol and
+/// extensions.
+pub(crate) fn open_client<H: Handler>(
+    hub: &Hub<H::Data>,
+    state: &ServerState,
+    peer: std::net::SocketAddr,
+    request: Request,
+    accepted: &Accepted,
+    data: H::Data,
+    link: Box<dyn Link>,
+) -> Client<H::Data> {
+    let info = ClientInfo {
+        id: state.next_id.fetch_add(1, Ordering::Relaxed),
+        peer,
+        request,
+        subprotocol: accepted.subprotocol.clone(),
+        extensions: accepted
+            .extensions
+            .iter()
+            .map(|(_, response)| response.name.clone())
+            .collect(),
+    };
+    let client = Client::new(info, data, link, hub.clone());
+    hub.register(&client);
+    state.open.fetch_add(1, Ordering::Relaxed);
+    state.accepted.fetch_add(1, Ordering::Relaxed);
+    client
 }

@@ -34,16 +34,18 @@ use crate::handshake::{Rejection, Request};
 /// }
 /// ```
 pub trait Handler: Send + Sync + 'static {
-    /// Per-client data, created with `Default` when the client connects and
-    /// reachable through [`Client::data`].
+    /// Per-client data, created by [`on_handshake`](Handler::on_handshake)
+    /// (with `Default` unless you override it) and reachable through
+    /// [`Client::data`].
     type Data: Default + Send + 'static;
 
     /// Decide on an upgrade request that passed the built-in checks (and
     /// the [`ServerConfig`](crate::handshake::ServerConfig)'s own hook):
-    /// path, query, headers, cookies, credentials, origin. `Err` answers
-    /// with the rejection's status.
-    fn on_handshake(&self, _request: &Request) -> Result<(), Rejection> {
-        Ok(())
+    /// path, query, headers, cookies, credentials, origin. `Ok` accepts it
+    /// with the client's data (made from the request, e.g. a user name
+    /// from a cookie); `Err` answers with the rejection's status.
+    fn on_handshake(&self, _request: &Request) -> Result<Self::Data, Rejection> {
+        Ok(Self::Data::default())
     }
 
     /// A client completed the handshake.
@@ -73,4 +75,66 @@ pub trait Handler: Send + Sync + 'static {
     /// socket completely. Event-loop server only; the
     /// threaded server writes before `send` returns and never calls it.
     fn on_sent(&self, _client: &Client<Self::Data>, _id: MessageId) {}
+}
+
+/// A shared handler: `Arc<H>` runs `H`, so state shared with other threads
+/// needs no wrapper.
+impl<H: Handler> Handler for std::sync::Arc<H> {
+    type Data = H::Data;
+
+    fn on_handshake(&self, request: &Request) -> Result<Self::Data, Rejection> {
+        (**self).on_handshake(request)
+    }
+    fn on_open(&self, client: &Client<Self::Data>) {
+        (**self).on_open(client)
+    }
+    fn on_message(&self, client: &Client<Self::Data>, message: Message) {
+        (**self).on_message(client, message)
+    }
+    fn on_ping(&self, client: &Client<Self::Data>, payload: &[u8]) {
+        (**self).on_ping(client, payload)
+    }
+    fn on_pong(&self, client: &Client<Self::Data>, payload: &[u8]) {
+        (**self).on_pong(client, payload)
+    }
+    fn on_close(&self, client: &Client<Self::Data>, code: CloseCode, reason: &str) {
+        (**self).on_close(client, code, reason)
+    }
+    fn on_error(&self, client: &Client<Self::Data>, error: &Error) {
+        (**self).on_error(client, error)
+    }
+    fn on_sent(&self, client: &Client<Self::Data>, id: MessageId) {
+        (**self).on_sent(client, id)
+    }
+}
+
+/// A handler that lives for the whole program (e.g. a `static`, or
+/// `Box::leak`).
+impl<H: Handler> Handler for &'static H {
+    type Data = H::Data;
+
+    fn on_handshake(&self, request: &Request) -> Result<Self::Data, Rejection> {
+        (**self).on_handshake(request)
+    }
+    fn on_open(&self, client: &Client<Self::Data>) {
+        (**self).on_open(client)
+    }
+    fn on_message(&self, client: &Client<Self::Data>, message: Message) {
+        (**self).on_message(client, message)
+    }
+    fn on_ping(&self, client: &Client<Self::Data>, payload: &[u8]) {
+        (**self).on_ping(client, payload)
+    }
+    fn on_pong(&self, client: &Client<Self::Data>, payload: &[u8]) {
+        (**self).on_pong(client, payload)
+    }
+    fn on_close(&self, client: &Client<Self::Data>, code: CloseCode, reason: &str) {
+        (**self).on_close(client, code, reason)
+    }
+    fn on_error(&self, client: &Client<Self::Data>, error: &Error) {
+        (**self).on_error(client, error)
+    }
+    fn on_sent(&self, client: &Client<Self::Data>, id: MessageId) {
+        (**self).on_sent(client, id)
+    }
 }

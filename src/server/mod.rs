@@ -31,29 +31,43 @@
 //! # Ok::<(), wsstack::Error>(())
 //! ```
 
+mod broker;
+mod callbacks;
 mod client;
 mod dispatch;
 #[cfg(feature = "mio")]
 mod event_loop;
+mod front;
 mod handler;
+mod hub;
 mod shared;
 mod threaded;
+#[cfg(feature = "tls")]
+mod tls_io;
 #[cfg(feature = "tokio")]
 mod tokio_server;
 
+use std::any::Any;
+use std::fmt;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
 use std::time::Duration;
 
+pub use broker::{Broker, InProcessBroker, Remote};
+pub use callbacks::Callbacks;
 pub use client::{Client, MessageId, SendError};
 #[cfg(feature = "mio")]
 pub use event_loop::EventLoopServer;
+pub use front::{Server, ServerKind};
 pub use handler::Handler;
+pub use hub::{Delivery, Hub};
 pub use shared::{ServerHandle, ServerStats};
 pub use threaded::ThreadedServer;
 #[cfg(feature = "tokio")]
 pub use tokio_server::TokioServer;
 
+use crate::config::{ConfigError, Limits};
 use crate::connection::Config;
 use crate::error::Error;
 use crate::frame::CloseCode;
@@ -74,12 +88,25 @@ pub enum Backpressure {
     Retry,
 }
 
-/// Settings shared by both servers. Protocol limits live in
-/// [`ServerConfig::limits`] and [`Config::limits`]; this holds driver
-/// tuning.
+/// A hub of some client-data type, until `run` knows the type.
+#[derive(Clone)]
+pub(crate) struct ErasedHub(pub(crate) Arc<dyn Any + Send + Sync>);
+
+impl fmt::Debug for ErasedHub {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Hub")
+    }
+}
+
+/// Settings shared by every server: the address, protocol limits (set
+/// once with [`limits`](ServerBuilder::limits), applied to the handshake
+/// and the connection), the handshake policy, the engine configuration,
+/// and driver tuning.
 #[derive(Clone, Debug)]
 pub struct ServerBuilder {
     address: String,
+    limits: Option<Limits>,
+    hub: Option<ErasedHub>,
     pub(crate) handshake: ServerConfig,
     pub(crate) config: Config,
     pub(crate) max_connections: usize,
@@ -90,12 +117,16 @@ pub struct ServerBuilder {
     pub(crate) shutdown_timeout: Duration,
     pub(crate) loops: usize,
     pub(crate) stop_on_signals: bool,
+    #[cfg(feature = "tls")]
+    pub(crate) tls: Option<Arc<crate::tls::rustls::ServerConfig>>,
 }
 
 impl Default for ServerBuilder {
     fn default() -> Self {
         ServerBuilder {
             address: "127.0.0.1:9001".into(),
+            limits: None,
+            hub: None,
             handshake: ServerConfig::new(),
             config: Config::default(),
             max_connections: 10_000,
@@ -106,6 +137,8 @@ impl Default for ServerBuilder {
             shutdown_timeout: Duration::from_secs(5),
             loops: std::thread::available_parallelism().map_or(1, |n| n.get()),
             stop_on_signals: false,
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 }
@@ -124,18 +157,98 @@ impl ServerBuilder {
         self
     }
 
+    /// Protocol limits (frame, message, handshake size, header count),
+    /// applied to both the handshake and every connection, whatever
+    /// [`handshake`](ServerBuilder::handshake) and
+    /// [`connection`](ServerBuilder::connection) say.
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = Some(limits);
+        self
+    }
+
     /// The handshake policy (origins, auth, subprotocols, extensions such
-    /// as permessage-deflate, limits on the request).
+    /// as permessage-deflate). Limits set here also apply to connections
+    /// unless [`limits`](ServerBuilder::limits) or the connection's own
+    /// configuration says otherwise.
     pub fn handshake(mut self, config: ServerConfig) -> Self {
         self.handshake = config;
         self
     }
 
-    /// The protocol engine's configuration (limits, fragmentation, ping,
-    /// idle and close timeouts).
+    /// The protocol engine's configuration (fragmentation, ping, idle and
+    /// close timeouts). Limits set here also apply to the handshake unless
+    /// [`limits`](ServerBuilder::limits) or the handshake's own
+    /// configuration says otherwise.
     pub fn connection(mut self, config: Config) -> Self {
         self.config = config;
         self
+    }
+
+    /// Offer permessage-deflate (RFC 7692) to clients that ask for it, in
+    /// one call: level 1, and no server context takeover, so an idle
+    /// connection holds no compressor and a published message is
+    /// compressed once for all its recipients. For other parameters add a
+    /// [`PerMessageDeflate`](crate::extensions::PerMessageDeflate) to the
+    /// [`handshake`](ServerBuilder::handshake) policy instead.
+    #[cfg(feature = "deflate")]
+    pub fn permessage_deflate(mut self, on: bool) -> Self {
+        if on {
+            self.handshake = self.handshake.with_extension(
+                crate::extensions::PerMessageDeflate::new().with_server_no_context_takeover(true),
+            );
+        }
+        self
+    }
+
+    /// Serve `wss://`: every connection starts with a TLS handshake
+    /// (counted against the handshake timeout) with this certificate and
+    /// key (feature `tls`).
+    ///
+    /// ```no_run
+    /// use wsstack::server::ServerBuilder;
+    /// use wsstack::tls::TlsServerConfig;
+    /// let tls = TlsServerConfig::from_pem_files("cert.pem", "key.pem")?;
+    /// let server = ServerBuilder::new().address("0.0.0.0:443").tls(tls).bind_event_loop()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, config: crate::tls::TlsServerConfig) -> Self {
+        self.tls = Some(config.to_rustls());
+        self
+    }
+
+    /// The hub the server registers its clients in. Keep a clone to reach
+    /// the clients and publish from threads of your own; its data type
+    /// must be the handler's `Data` (`run` fails otherwise). Without one,
+    /// the server makes its own ([`Client::hub`], [`ServerHandle::hub`]).
+    pub fn hub<D: Send + 'static>(mut self, hub: Hub<D>) -> Self {
+        self.hub = Some(ErasedHub(hub.erased()));
+        self
+    }
+
+    /// The hub for a handler whose data is `D`.
+    pub(crate) fn hub_for<D: Send + 'static>(&self) -> Result<Hub<D>, Error> {
+        match &self.hub {
+            None => Ok(Hub::new()),
+            Some(ErasedHub(any)) => any.downcast_ref::<Hub<D>>().cloned().ok_or_else(|| {
+                Error::Config(ConfigError::new(
+                    "the hub given to ServerBuilder::hub holds another client data type than the handler's Data",
+                ))
+            }),
+        }
+    }
+
+    /// Apply the limits everywhere: explicit ones to both sides, else the
+    /// side that was changed from the defaults to the other.
+    pub(crate) fn settle_limits(&mut self) {
+        let defaults = Limits::default();
+        let limits = match self.limits {
+            Some(l) => l,
+            None if self.handshake.limits != defaults => self.handshake.limits,
+            None => self.config.limits,
+        };
+        self.handshake.limits = limits;
+        self.config.limits = limits;
     }
 
     /// Most clients at once; more are answered 503 and closed.
@@ -225,20 +338,28 @@ impl ServerBuilder {
         })
     }
 
+    /// Bind a [`Server`] of the given kind (a run-time choice).
+    pub fn bind(self, kind: ServerKind) -> Result<Server, Error> {
+        Server::bind(self, kind)
+    }
+
     /// Bind a [`ThreadedServer`].
-    pub fn bind_threaded(self) -> Result<ThreadedServer, Error> {
+    pub fn bind_threaded(mut self) -> Result<ThreadedServer, Error> {
+        self.settle_limits();
         ThreadedServer::bind(self)
     }
 
     /// Bind an [`EventLoopServer`].
     #[cfg(feature = "mio")]
-    pub fn bind_event_loop(self) -> Result<EventLoopServer, Error> {
+    pub fn bind_event_loop(mut self) -> Result<EventLoopServer, Error> {
+        self.settle_limits();
         EventLoopServer::bind(self)
     }
 
     /// Bind a [`TokioServer`] (feature `tokio`).
     #[cfg(feature = "tokio")]
-    pub fn bind_tokio(self) -> Result<TokioServer, Error> {
+    pub fn bind_tokio(mut self) -> Result<TokioServer, Error> {
+        self.settle_limits();
         TokioServer::bind(self)
     }
 }

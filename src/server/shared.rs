@@ -1,8 +1,11 @@
 //! State shared by a server's threads and its handles.
 
+use std::any::Any;
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use super::Hub;
 
 type Waker = Box<dyn Fn() + Send + Sync>;
 
@@ -16,6 +19,8 @@ pub(crate) struct ServerState {
     pub(crate) refused: AtomicU64,
     pub(crate) dropped: AtomicU64,
     pub(crate) panics: AtomicU64,
+    /// The running server's hub, type-erased.
+    pub(crate) hub: OnceLock<Arc<dyn Any + Send + Sync>>,
 }
 
 impl ServerState {
@@ -89,6 +94,14 @@ impl ServerHandle {
     /// Whether a shutdown has started.
     pub fn is_shutting_down(&self) -> bool {
         self.state.is_shutting_down()
+    }
+
+    /// The server's hub, once `run` has started with a handler whose
+    /// `Data` is `D` (`None` before, or for another type). To publish
+    /// before the server runs, give it a hub with
+    /// [`ServerBuilder::hub`](super::ServerBuilder::hub).
+    pub fn hub<D: Send + 'static>(&self) -> Option<Hub<D>> {
+        self.state.hub.get()?.downcast_ref::<Hub<D>>().cloned()
     }
 
     /// The counters.

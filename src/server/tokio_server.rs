@@ -24,10 +24,12 @@ use ::tokio::task::JoinSet;
 use ::tokio::time::Sleep;
 
 use super::client::Link;
-use super::dispatch::{decide, deliver, report_close, transport_loss};
+use super::dispatch::{decide, deliver, open_client, report_close, transport_loss};
 use super::shared::{guarded, ServerState};
-use super::{Backpressure, Client, Handler, MessageId, SendError, ServerBuilder, ServerHandle};
-use crate::connection::{Engine, Event, Message};
+use super::{
+    Backpressure, Client, Handler, Hub, MessageId, SendError, ServerBuilder, ServerHandle,
+};
+use crate::connection::{Engine, Event, Message, PreparedMessage};
 use crate::driver::{server_engine, Linger};
 use crate::error::Error;
 use crate::frame::CloseCode;
@@ -95,8 +97,9 @@ impl std::fmt::Debug for TokioServer {
 }
 
 /// What every client task shares.
-struct Ctx<H> {
+struct Ctx<H: Handler> {
     handler: H,
+    hub: Hub<H::Data>,
     options: ServerBuilder,
     state: Arc<ServerState>,
     registry: Mutex<HashMap<u64, Arc<LinkShared>>>,
@@ -107,6 +110,12 @@ struct Ctx<H> {
 
 impl TokioServer {
     pub(crate) fn bind(options: ServerBuilder) -> Result<TokioServer, Error> {
+        #[cfg(feature = "tls")]
+        if options.tls.is_some() {
+            return Err(Error::Config(crate::config::ConfigError::new(
+                "the tokio server does not serve wss:// yet: use the threaded or event-loop server for ServerBuilder::tls",
+            )));
+        }
         let listener = options.listen()?;
         listener.set_nonblocking(true)?;
         Ok(TokioServer {
@@ -149,6 +158,8 @@ impl TokioServer {
         if self.options.stop_on_signals {
             self.handle.install_signal_handler()?;
         }
+        let hub: Hub<H::Data> = self.options.hub_for()?;
+        let _ = self.handle.state.hub.set(hub.erased());
         let listener = TcpListener::from_std(self.listener)?;
         let state = self.handle.state.clone();
         let accept_waker: Arc<Mutex<Option<Waker>>> = Arc::default();
@@ -160,6 +171,7 @@ impl TokioServer {
         });
         let ctx = Arc::new(Ctx {
             handler,
+            hub,
             options: self.options,
             state: state.clone(),
             registry: Mutex::default(),
@@ -273,8 +285,8 @@ async fn serve_conn<H: Handler>(
             return;
         }
     };
-    let accepted = match decide(handler, state, &options.handshake, &request) {
-        Ok(accepted) => accepted,
+    let (accepted, data) = match decide(handler, state, &options.handshake, &request) {
+        Ok(decided) => decided,
         Err(rejection) => {
             state.refused.fetch_add(1, Ordering::Relaxed);
             reject(&mut tcp, rejection).await;
@@ -290,7 +302,7 @@ async fn serve_conn<H: Handler>(
         }
     };
     let mut out = Output::default();
-    out.push(&accepted.to_bytes(), None);
+    out.push(&accepted.to_bytes());
     engine.receive(&rest);
     // Start the engine's clock so its timers (ping, idle) are armed.
     engine.handle_timeout(now());
@@ -299,22 +311,22 @@ async fn serve_conn<H: Handler>(
         options.high_water_mark,
         options.backpressure,
     ));
-    let id = state.next_id.fetch_add(1, Ordering::Relaxed);
+    // Registered in the hub, so reachable from `on_open` on.
+    let client = open_client::<H>(
+        &ctx.hub,
+        state,
+        peer,
+        request,
+        &accepted,
+        data,
+        Box::new(TokioLink(link.clone())),
+    );
+    let id = client.id();
     lock(&ctx.registry).insert(id, link.clone());
-    state.open.fetch_add(1, Ordering::Relaxed);
-    state.accepted.fetch_add(1, Ordering::Relaxed);
     // A shutdown that began during the handshake missed this client.
     if state.is_shutting_down() {
         link.request_close(CloseCode::GOING_AWAY, "server shutting down");
     }
-    let client = Client::new(
-        id,
-        peer,
-        request,
-        accepted.subprotocol,
-        H::Data::default(),
-        Box::new(TokioLink(link.clone())),
-    );
     if !guarded(state, "on_open", || handler.on_open(&client)) {
         link.request_close(CloseCode::INTERNAL_ERROR, "");
     }

@@ -23,7 +23,7 @@ from urllib.parse import parse_qs, urlparse
 from websockets.asyncio.server import serve
 
 CASES = 4
-results = {"cases_run": [], "ok": [], "agent": None}
+results = {"cases_run": [], "ok": [], "agent": None, "deflate": []}
 done = asyncio.Event()
 
 
@@ -58,6 +58,9 @@ async def handler(ws):
         case = int(query["case"][0])
         results["agent"] = query["agent"][0]
         results["cases_run"].append(case)
+        agreed = ws.response.headers.get("Sec-WebSocket-Extensions") or ""
+        if agreed.startswith("permessage-deflate"):
+            results["deflate"].append(case)
         try:
             if await asyncio.wait_for(run_case(ws, case), 20):
                 results["ok"].append(case)
@@ -74,7 +77,9 @@ async def stdin_closed():
 
 
 async def main():
-    async with serve(handler, "127.0.0.1", 0, compression=None, max_size=None) as server:
+    # permessage-deflate as the real suite offers it, so a client that
+    # offers it runs every case compressed.
+    async with serve(handler, "127.0.0.1", 0, compression="deflate", max_size=None) as server:
         port = server.sockets[0].getsockname()[1]
         print(f"PORT {port}", flush=True)
         stop = asyncio.ensure_future(stdin_closed())

@@ -6,7 +6,7 @@
 //! `cargo run --release -p wsstack-bench --bin deflate_memory [N]`
 //! Prints one `key=value` line per variant.
 
-use wsstack::connection::{Config, Engine, Event};
+use wsstack::connection::{Config, Engine, Event, Message};
 use wsstack::extensions::PerMessageDeflate;
 use wsstack_bench::{deflate_pair, json_like, rss_bytes};
 

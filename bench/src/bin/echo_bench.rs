@@ -13,8 +13,10 @@
 //!
 //! `cargo run --release -p wsstack-bench --bin echo_bench -- run [ROUNDS]`
 //! prints one `key=value` line per server and case (median over rounds,
-//! min-max), ending with the ratios against fastwebsockets and
-//! tokio-tungstenite.
+//! min-max), with the system calls per echo (counted with `perf stat` on
+//! `raw_syscalls:sys_enter` over 2 s of the window; `na` without perf),
+//! ending with the ratios of echoes per server CPU-second against
+//! fastwebsockets and tokio-tungstenite.
 
 use std::cell::{Cell, RefCell};
 use std::io::{BufRead, BufReader};
@@ -299,6 +301,29 @@ struct Sample {
     p50: u32,
     p99: u32,
     cpu: f64,
+    /// System calls the server made per echo (`None` without `perf`).
+    syscalls: Option<f64>,
+}
+
+/// How long the system calls of a server are counted, inside the window.
+const SYSCALL_WINDOW: Duration = Duration::from_secs(2);
+
+/// Count the system calls `pid` makes over `SYSCALL_WINDOW`, with `perf
+/// stat` on the `raw_syscalls:sys_enter` tracepoint (counting, unlike
+/// `strace`, barely slows the server down).
+fn count_syscalls(pid: u32) -> Option<u64> {
+    let out = Command::new("perf")
+        .args(["stat", "-x", ",", "-e", "raw_syscalls:sys_enter", "-p"])
+        .arg(pid.to_string())
+        .args(["--", "sleep"])
+        .arg(SYSCALL_WINDOW.as_secs_f64().to_string())
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stderr);
+    text.lines()
+        .find(|l| l.contains("raw_syscalls:sys_enter"))
+        .and_then(|l| l.split(',').next())
+        .and_then(|n| n.trim().parse().ok())
 }
 
 fn one(kind: &str, conns: usize, size: usize, text: bool) -> Sample {
@@ -316,7 +341,7 @@ fn one(kind: &str, conns: usize, size: usize, text: bool) -> Sample {
         .unwrap();
     let addr = line.trim().to_string();
     let before = cpu_ticks(server.id());
-    let out = Command::new("taskset")
+    let load = Command::new("taskset")
         .args(["-c", "1"])
         .arg(&exe)
         .args([
@@ -326,8 +351,13 @@ fn one(kind: &str, conns: usize, size: usize, text: bool) -> Sample {
             &size.to_string(),
             if text { "text" } else { "binary" },
         ])
-        .output()
+        .stdout(Stdio::piped())
+        .spawn()
         .unwrap();
+    // Count system calls over a slice of the measured window.
+    std::thread::sleep(WARMUP + Duration::from_millis(1500));
+    let syscalls = count_syscalls(server.id());
+    let out = load.wait_with_output().unwrap();
     let after = cpu_ticks(server.id());
     let _ = server.kill();
     let _ = server.wait();
@@ -341,11 +371,15 @@ fn one(kind: &str, conns: usize, size: usize, text: bool) -> Sample {
     };
     // Ticks are 1/100 s; the load run lasts warm-up + window.
     let cpu = (after - before) as f64 / ((WARMUP + WINDOW).as_secs_f64() * 100.0) * 100.0;
+    let rate = get("msgs_per_s=");
     Sample {
-        rate: get("msgs_per_s="),
+        rate,
         p50: get("p50_us=") as u32,
         p99: get("p99_us=") as u32,
         cpu,
+        syscalls: syscalls
+            .filter(|_| rate > 0.0)
+            .map(|n| n as f64 / (rate * SYSCALL_WINDOW.as_secs_f64())),
     }
 }
 
@@ -380,6 +414,18 @@ fn cases() -> Vec<(usize, usize, bool)> {
     ]
 }
 
+/// Echoes per second of server CPU: the median rate over the median CPU
+/// share.
+fn per_cpu_second(samples: &[Sample]) -> f64 {
+    let rate = median(samples.iter().map(|s| s.rate).collect());
+    let cpu = median(samples.iter().map(|s| s.cpu).collect());
+    if cpu > 0.0 {
+        rate / (cpu / 100.0)
+    } else {
+        0.0
+    }
+}
+
 fn run(rounds: usize) {
     for (conns, size, text) in cases() {
         let mut samples: Vec<Vec<Sample>> = SERVERS.iter().map(|_| Vec::new()).collect();
@@ -388,12 +434,13 @@ fn run(rounds: usize) {
                 samples[i].push(one(kind, conns, size, text));
             }
         }
-        let median_of = |name: &str| {
-            let i = SERVERS.iter().position(|k| *k == name).unwrap();
-            median(samples[i].iter().map(|s| s.rate).collect())
+        let peer = |name: &str| {
+            SERVERS
+                .iter()
+                .position(|s| *s == name)
+                .map_or(0.0, |i| per_cpu_second(&samples[i]))
         };
-        let fast = median_of("fastwebsockets");
-        let tungstenite = median_of("tokio-tungstenite");
+        let (fast, tung) = (peer("fastwebsockets"), peer("tokio-tungstenite"));
         for (i, kind) in SERVERS.iter().enumerate() {
             let rates: Vec<f64> = samples[i].iter().map(|s| s.rate).collect();
             let min = rates.iter().cloned().fold(f64::INFINITY, f64::min);
@@ -402,15 +449,23 @@ fn run(rounds: usize) {
             let cpu = median(samples[i].iter().map(|s| s.cpu).collect());
             let p50 = median(samples[i].iter().map(|s| s.p50 as f64).collect());
             let p99 = median(samples[i].iter().map(|s| s.p99 as f64).collect());
-            let per_cpu_s = if cpu > 0.0 { med / (cpu / 100.0) } else { 0.0 };
+            let per_cpu_s = per_cpu_second(&samples[i]);
+            let calls: Vec<f64> = samples[i].iter().filter_map(|s| s.syscalls).collect();
+            let syscalls = if calls.is_empty() {
+                "na".to_string()
+            } else {
+                format!("{:.2}", median(calls))
+            };
             let flag = if cpu < 90.0 { " client_bound=true" } else { "" };
+            let ratio = |peer: f64| if peer > 0.0 { per_cpu_s / peer } else { 0.0 };
             println!(
                 "server={kind} conns={conns} payload={size} kind={} msgs_per_s={med:.0} min={min:.0} max={max:.0} \
-                 p50_us={p50:.0} p99_us={p99:.0} server_cpu_pct={cpu:.0} echoes_per_cpu_s={per_cpu_s:.0}{flag} \
+                 p50_us={p50:.0} p99_us={p99:.0} server_cpu_pct={cpu:.0} echoes_per_cpu_s={per_cpu_s:.0} \
+                 syscalls_per_echo={syscalls}{flag} \
                  ratio_vs_fastwebsockets={:.2} ratio_vs_tokio_tungstenite={:.2}",
                 if text { "text" } else { "binary" },
-                med / fast,
-                med / tungstenite
+                ratio(fast),
+                ratio(tung),
             );
         }
     }

@@ -265,8 +265,8 @@ impl Engine {
         if !msg.streaming {
             let event = match msg.kind {
                 MessageKind::Text => {
-                    let text =
-                        String::from_utf8(msg.buf).map_err(|_| ProtocolError::InvalidUtf8)?;
+                    let text = super::super::text::into_string(msg.buf)
+                        .ok_or(ProtocolError::InvalidUtf8)?;
                     Event::Message(Message::Text(text))
                 }
                 MessageKind::Binary => Event::Message(Message::Binary(msg.buf)),

@@ -2,6 +2,7 @@
 
 mod input;
 mod output;
+mod prepared;
 mod timers;
 
 use std::collections::VecDeque;
@@ -396,6 +397,10 @@ impl Engine {
     /// Move the bytes to transmit into `out` (appending). Returns how many.
     pub fn poll_transmit(&mut self, out: &mut Vec<u8>) -> usize {
         let n = self.out.len();
+        if n == 0 {
+            // Keep our buffer's capacity for the next frame.
+            return 0;
+        }
         if out.is_empty() {
             std::mem::swap(out, &mut self.out);
         } else {

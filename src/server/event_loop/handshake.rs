@@ -4,7 +4,7 @@
 use super::*;
 use crate::driver::{server_engine, ServerProgress};
 use crate::handshake::{Rejection, Request};
-use crate::server::dispatch::decide;
+use crate::server::dispatch::{decide, open_client};
 
 impl<H: Handler> LoopCtx<H> {
     pub(super) fn read_handshake(&mut self, slot: usize) {
@@ -20,7 +20,7 @@ impl<H: Handler> LoopCtx<H> {
         let refuse = *refuse;
         let mut ended = false;
         let progress = loop {
-            match conn.socket.read(&mut self.buf) {
+            match read_from(&mut conn.socket, &mut conn.tls, &mut self.buf) {
                 Ok(0) => {
                     ended = true;
                     break ServerProgress::NeedMore;
@@ -31,7 +31,12 @@ impl<H: Handler> LoopCtx<H> {
                 },
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break ServerProgress::NeedMore,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) => {
+                Err(e) => {
+                    if conn.tls.is_some() {
+                        log::info!("TLS handshake with {} failed: {e}", conn.peer);
+                    } else {
+                        log::debug!("reading the handshake from {} failed: {e}", conn.peer);
+                    }
                     ended = true;
                     break ServerProgress::NeedMore;
                 }
@@ -71,8 +76,8 @@ impl<H: Handler> LoopCtx<H> {
             self.state.clone(),
             self.options.clone(),
         );
-        let accepted = match decide(&*handler, &state, &options.handshake, &request) {
-            Ok(a) => a,
+        let (accepted, data) = match decide(&*handler, &state, &options.handshake, &request) {
+            Ok(decided) => decided,
             Err(rejection) => {
                 state.refused.fetch_add(1, Ordering::Relaxed);
                 return self.reject(slot, rejection);
@@ -107,13 +112,13 @@ impl<H: Handler> LoopCtx<H> {
             high_water_mark: options.high_water_mark,
             policy: options.backpressure,
         });
-        let id = state.next_id.fetch_add(1, Ordering::Relaxed);
-        let client = Client::new(
-            id,
+        let client = open_client::<H>(
+            &self.hub,
+            &state,
             conn.peer,
             request,
-            accepted.subprotocol,
-            H::Data::default(),
+            &accepted,
+            data,
             Box::new(EventLoopLink(link.clone())),
         );
         conn.phase = Phase::Open {
@@ -121,8 +126,6 @@ impl<H: Handler> LoopCtx<H> {
             client: client.clone(),
             link: link.clone(),
         };
-        state.open.fetch_add(1, Ordering::Relaxed);
-        state.accepted.fetch_add(1, Ordering::Relaxed);
         if !guarded(&state, "on_open", || handler.on_open(&client)) {
             link.request_close(CloseCode::INTERNAL_ERROR, "");
         }

@@ -45,9 +45,26 @@ impl LoopShared {
     }
 }
 
+/// A message waiting for its connection's loop.
+pub(super) enum Queued {
+    /// Framed by this connection.
+    Message(Message),
+    /// Framed once for many connections.
+    Prepared(Arc<PreparedMessage>),
+}
+
+impl Queued {
+    pub(super) fn len(&self) -> usize {
+        match self {
+            Queued::Message(m) => m.len(),
+            Queued::Prepared(p) => p.message().len(),
+        }
+    }
+}
+
 /// The part of a connection that senders on other threads touch.
 pub(super) struct LinkShared {
-    pub(super) queue: Mutex<VecDeque<(Message, MessageId)>>,
+    pub(super) queue: Mutex<VecDeque<(Queued, MessageId)>>,
     pub(super) queued_bytes: AtomicUsize,
     /// Encoded, not yet written.
     pub(super) out_bytes: AtomicUsize,
@@ -86,6 +103,32 @@ pub(super) struct EventLoopLink(pub(super) Arc<LinkShared>);
 
 impl Link for EventLoopLink {
     fn send(&self, message: Message, policy: Option<Backpressure>) -> Result<MessageId, SendError> {
+        self.enqueue(Queued::Message(message), policy)
+    }
+
+    fn send_prepared(
+        &self,
+        prepared: &Arc<PreparedMessage>,
+        policy: Option<Backpressure>,
+    ) -> Result<MessageId, SendError> {
+        self.enqueue(Queued::Prepared(prepared.clone()), policy)
+    }
+
+    fn close(&self, code: CloseCode, reason: &str) {
+        self.0.request_close(code, reason);
+    }
+
+    fn buffered_amount(&self) -> usize {
+        self.0.buffered()
+    }
+}
+
+impl EventLoopLink {
+    fn enqueue(
+        &self,
+        message: Queued,
+        policy: Option<Backpressure>,
+    ) -> Result<MessageId, SendError> {
         let l = &self.0;
         if l.closed.load(Ordering::Acquire) {
             return Err(SendError::Closed);
@@ -100,7 +143,7 @@ impl Link for EventLoopLink {
                     Err(SendError::Dropped)
                 }
                 Backpressure::Close(code) => {
-                    self.close(code, "send queue over its high-water mark");
+                    l.request_close(code, "send queue over its high-water mark");
                     Err(SendError::Closed)
                 }
                 Backpressure::Retry => Err(SendError::Full),
@@ -111,13 +154,5 @@ impl Link for EventLoopLink {
         lock(&l.queue).push_back((message, id));
         l.home.schedule(l.slot, l.generation);
         Ok(id)
-    }
-
-    fn close(&self, code: CloseCode, reason: &str) {
-        self.0.request_close(code, reason);
-    }
-
-    fn buffered_amount(&self) -> usize {
-        self.0.buffered()
     }
 }

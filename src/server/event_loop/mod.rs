@@ -29,13 +29,15 @@ use mio::{Events, Interest, Poll, Token, Waker};
 
 use super::client::Link;
 use super::shared::{guarded, ServerState};
-use super::{Backpressure, Client, Handler, MessageId, SendError, ServerBuilder, ServerHandle};
-use crate::connection::{Engine, Message};
+use super::{
+    Backpressure, Client, Handler, Hub, MessageId, SendError, ServerBuilder, ServerHandle,
+};
+use crate::connection::{Engine, Message, PreparedMessage};
 use crate::driver::{Linger, ServerHandshake};
 use crate::error::Error;
 use crate::frame::CloseCode;
 
-use link::{EventLoopLink, LinkShared, LoopShared};
+use link::{EventLoopLink, LinkShared, LoopShared, Queued};
 use output::Output;
 use reactor::LoopCtx;
 
@@ -84,8 +86,62 @@ enum Phase<D> {
     Lingering(Linger),
 }
 
+/// A connection's TLS session (nothing without the `tls` feature).
+#[cfg(feature = "tls")]
+type Session = Box<rustls::ServerConnection>;
+/// A connection's TLS session (nothing without the `tls` feature).
+#[cfg(not(feature = "tls"))]
+type Session = std::convert::Infallible;
+
+/// Read plaintext: from the socket, through the TLS session if any.
+fn read_from(
+    socket: &mut TcpStream,
+    tls: &mut Option<Session>,
+    buf: &mut [u8],
+) -> io::Result<usize> {
+    match tls {
+        #[cfg(feature = "tls")]
+        Some(tls) => super::tls_io::TlsIo { tls, sock: socket }.read(buf),
+        #[cfg(not(feature = "tls"))]
+        Some(never) => match *never {},
+        None => socket.read(buf),
+    }
+}
+
+/// Write what the output holds: to the socket, through the TLS session
+/// if any (whose own buffer is flushed too).
+fn write_out(
+    socket: &mut TcpStream,
+    tls: &mut Option<Session>,
+    output: &mut Output,
+) -> io::Result<()> {
+    match tls {
+        #[cfg(feature = "tls")]
+        Some(tls) => {
+            let mut io = super::tls_io::TlsIo { tls, sock: socket };
+            output.write_to(&mut io)?;
+            io.flush_tls()
+        }
+        #[cfg(not(feature = "tls"))]
+        Some(never) => match *never {},
+        None => output.write_to(socket),
+    }
+}
+
+/// Whether the TLS session still holds bytes to write.
+fn tls_pending(tls: &Option<Session>) -> bool {
+    match tls {
+        #[cfg(feature = "tls")]
+        Some(tls) => tls.wants_write(),
+        #[cfg(not(feature = "tls"))]
+        Some(never) => match *never {},
+        None => false,
+    }
+}
+
 struct Conn<D> {
     socket: TcpStream,
+    tls: Option<Session>,
     generation: u64,
     peer: SocketAddr,
     phase: Phase<D>,
@@ -164,6 +220,8 @@ impl EventLoopServer {
                 let _ = l.waker.wake();
             });
         }
+        let hub: Hub<H::Data> = self.options.hub_for()?;
+        let _ = self.handle.state.hub.set(hub.erased());
         let handler = Arc::new(handler);
         let options = Arc::new(self.options);
         let live = Arc::new(AtomicUsize::new(0));
@@ -178,6 +236,7 @@ impl EventLoopServer {
                 index,
                 if index == 0 { listener.take() } else { None },
                 handler.clone(),
+                hub.clone(),
                 options.clone(),
                 self.handle.state.clone(),
                 live.clone(),

@@ -22,7 +22,7 @@ impl<H: Handler> LoopCtx<H> {
         }
         let mut budget = READ_BUDGET;
         loop {
-            match conn.socket.read(&mut self.buf) {
+            match read_from(&mut conn.socket, &mut conn.tls, &mut self.buf) {
                 Ok(0) => {
                     conn.eof = true;
                     engine.receive_eof();
@@ -33,6 +33,13 @@ impl<H: Handler> LoopCtx<H> {
                     budget = budget.saturating_sub(n);
                     if budget == 0 {
                         self.pending_reads.push(slot);
+                        break;
+                    }
+                    // A plain read that did not fill the buffer drained the
+                    // socket: under edge-triggered readiness, bytes that
+                    // arrive later raise a new event, so another read now
+                    // would only return EAGAIN (a third syscall per echo).
+                    if n < self.buf.len() && conn.tls.is_none() {
                         break;
                     }
                 }
@@ -136,11 +143,9 @@ impl<H: Handler> LoopCtx<H> {
                     }
                 }
             }
-            let mut control = Vec::new();
-            engine.poll_transmit(&mut control);
-            conn.output.push(control);
+            conn.output.take_from(engine);
         }
-        if let Err(e) = conn.output.write_to(&mut conn.socket) {
+        if let Err(e) = write_out(&mut conn.socket, &mut conn.tls, &mut conn.output) {
             log::debug!("write to {} failed: {e}", conn.peer);
             conn.io_error.get_or_insert(e);
             return self.write_failed(slot);
@@ -150,13 +155,15 @@ impl<H: Handler> LoopCtx<H> {
         match &conn.phase {
             Phase::Open { engine, link, .. } => {
                 link.out_bytes.store(conn.output.len, Ordering::Release);
-                linger = conn.output.len == 0 && engine.wants_close_transport();
+                linger = conn.output.len == 0
+                    && !tls_pending(&conn.tls)
+                    && engine.wants_close_transport();
                 if conn.read_paused && link.buffered() <= self.options.high_water_mark / 2 {
                     conn.read_paused = false;
                     resume = true;
                 }
             }
-            Phase::Closing => linger = conn.output.len == 0,
+            Phase::Closing => linger = conn.output.len == 0 && !tls_pending(&conn.tls),
             Phase::Handshake { .. } | Phase::Lingering(_) => {}
         }
         // on_sent for every message whose last byte is now with the kernel.
@@ -218,6 +225,16 @@ impl<H: Handler> LoopCtx<H> {
         let Some(conn) = self.conns[slot].as_mut() else {
             return;
         };
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &mut conn.tls {
+            // Best effort: the socket has room, we just wrote everything.
+            tls.send_close_notify();
+            let _ = super::super::tls_io::TlsIo {
+                tls,
+                sock: &mut conn.socket,
+            }
+            .flush_tls();
+        }
         if conn.eof || conn.socket.shutdown(Shutdown::Write).is_err() {
             return self.finish(slot);
         }
@@ -301,20 +318,32 @@ fn encode_queued(output: &mut Output, engine: &mut Engine, link: &LinkShared, al
         if !all && output.len >= OUT_LOW {
             return;
         }
-        let Some((message, id)) = lock(&link.queue).pop_front() else {
+        let Some((queued, id)) = lock(&link.queue).pop_front() else {
             return;
         };
-        let sent = engine.send(&message);
-        let mut chunk = Vec::new();
-        engine.poll_transmit(&mut chunk);
+        let before = output.len;
+        let sent = match &queued {
+            Queued::Message(message) => {
+                let sent = engine.send(message);
+                output.take_from(engine);
+                sent
+            }
+            Queued::Prepared(prepared) => {
+                // Whatever the engine queued before (pongs) goes first.
+                output.take_from(engine);
+                engine
+                    .send_prepared(prepared)
+                    .map(|bytes| output.push_shared(bytes))
+            }
+        };
         // Count the bytes as output before they leave the queue's count, so
         // a sender on another thread never sees less than is held.
-        link.out_bytes.fetch_add(chunk.len(), Ordering::AcqRel);
-        link.queued_bytes.fetch_sub(message.len(), Ordering::AcqRel);
-        if sent.is_err() {
-            output.push(chunk);
-            continue; // closing: nothing more can be sent
+        link.out_bytes
+            .fetch_add(output.len - before, Ordering::AcqRel);
+        link.queued_bytes.fetch_sub(queued.len(), Ordering::AcqRel);
+        if sent.is_ok() {
+            output.mark(id);
         }
-        output.push_message(chunk, id);
+        // Else the connection is closing: nothing more can be sent.
     }
 }

@@ -9,6 +9,7 @@ pub(super) struct LoopCtx<H: Handler> {
     loops: Arc<[Arc<LoopShared>]>,
     listener: Option<TcpListener>,
     pub(super) handler: Arc<H>,
+    pub(super) hub: Hub<H::Data>,
     pub(super) options: Arc<ServerBuilder>,
     pub(super) state: Arc<ServerState>,
     pub(super) live: Arc<AtomicUsize>,
@@ -31,6 +32,7 @@ impl<H: Handler> LoopCtx<H> {
         index: usize,
         listener: Option<TcpListener>,
         handler: Arc<H>,
+        hub: Hub<H::Data>,
         options: Arc<ServerBuilder>,
         state: Arc<ServerState>,
         live: Arc<AtomicUsize>,
@@ -41,6 +43,7 @@ impl<H: Handler> LoopCtx<H> {
             loops,
             listener,
             handler,
+            hub,
             options,
             state,
             live,
@@ -145,6 +148,21 @@ impl<H: Handler> LoopCtx<H> {
     fn add_conn(&mut self, mut socket: TcpStream, peer: SocketAddr) {
         let refuse = self.live.fetch_add(1, Ordering::SeqCst) >= self.options.max_connections
             || self.stopping.is_some();
+        #[cfg(feature = "tls")]
+        let tls = match &self.options.tls {
+            Some(config) => match super::super::tls_io::session(config.clone()) {
+                Ok(session) => Some(Box::new(session)),
+                Err(e) => {
+                    // Never plaintext on a TLS port: drop the connection.
+                    log::error!("cannot start a TLS session for {peer}: {e}");
+                    self.live.fetch_sub(1, Ordering::SeqCst);
+                    return;
+                }
+            },
+            None => None,
+        };
+        #[cfg(not(feature = "tls"))]
+        let tls = None;
         let slot = self.free.pop().unwrap_or_else(|| {
             self.conns.push(None);
             self.conns.len() - 1
@@ -163,6 +181,7 @@ impl<H: Handler> LoopCtx<H> {
         self.next_generation += 1;
         self.conns[slot] = Some(Conn {
             socket,
+            tls,
             generation,
             peer,
             phase: Phase::Handshake {

@@ -28,8 +28,8 @@ impl Output {
         self.buf.len() - self.pos
     }
 
-    /// Queue bytes (one message's, with its id, for `on_sent`).
-    pub(super) fn push(&mut self, bytes: &[u8], id: Option<MessageId>) {
+    /// Queue bytes (mark a message's end with [`mark`](Output::mark)).
+    pub(super) fn push(&mut self, bytes: &[u8]) {
         if self.pos == self.buf.len() {
             self.buf.clear();
             self.pos = 0;
@@ -39,9 +39,11 @@ impl Output {
         }
         self.buf.extend_from_slice(bytes);
         self.encoded += bytes.len() as u64;
-        if let Some(id) = id {
-            self.marks.push_back((self.encoded, id));
-        }
+    }
+
+    /// The message `id` ends with the bytes queued so far.
+    fn mark(&mut self, id: MessageId) {
+        self.marks.push_back((self.encoded, id));
     }
 
     /// Write as much as the socket takes: `Ready(Ok(true))` if anything
@@ -84,12 +86,30 @@ impl Output {
     }
 }
 
+/// A message waiting for its client's task.
+enum Queued {
+    /// Framed by this connection.
+    Message(Message),
+    /// Framed once for many connections (hub deliveries).
+    Prepared(Arc<PreparedMessage>),
+}
+
+impl Queued {
+    fn len(&self) -> usize {
+        match self {
+            Queued::Message(m) => m.len(),
+            Queued::Prepared(p) => p.message().len(),
+        }
+    }
+}
+
 /// The part of a connection that senders on other threads touch.
 pub(super) struct LinkShared {
-    queue: Mutex<VecDeque<(Message, MessageId)>>,
-    queued_bytes: AtomicUsize,
-    /// Encoded, not yet written.
-    out_bytes: AtomicUsize,
+    queue: Mutex<VecDeque<(Queued, MessageId)>>,
+    /// Bytes accepted and not yet written (queued, then encoded): one
+    /// counter, so a sender never sees a message counted twice or not at
+    /// all while the task moves it from the queue to the output.
+    buffered: AtomicUsize,
     closed: AtomicBool,
     close_request: Mutex<Option<(CloseCode, String)>>,
     /// Set with a send or a close request, so the task need not lock to
@@ -115,8 +135,7 @@ impl LinkShared {
     ) -> LinkShared {
         LinkShared {
             queue: Mutex::default(),
-            queued_bytes: AtomicUsize::new(0),
-            out_bytes: AtomicUsize::new(0),
+            buffered: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
             close_request: Mutex::new(None),
             work: AtomicBool::new(false),
@@ -155,8 +174,17 @@ impl LinkShared {
         self.wake();
     }
 
+    /// `added` bytes joined the output, `removed` left the queue.
+    fn adjust(&self, added: usize, removed: usize) {
+        if added >= removed {
+            self.buffered.fetch_add(added - removed, Ordering::AcqRel);
+        } else {
+            self.buffered.fetch_sub(removed - added, Ordering::AcqRel);
+        }
+    }
+
     fn buffered(&self) -> usize {
-        self.queued_bytes.load(Ordering::Acquire) + self.out_bytes.load(Ordering::Acquire)
+        self.buffered.load(Ordering::Acquire)
     }
 }
 
@@ -164,6 +192,32 @@ pub(super) struct TokioLink(pub(super) Arc<LinkShared>);
 
 impl Link for TokioLink {
     fn send(&self, message: Message, policy: Option<Backpressure>) -> Result<MessageId, SendError> {
+        self.enqueue(Queued::Message(message), policy)
+    }
+
+    fn send_prepared(
+        &self,
+        prepared: &Arc<PreparedMessage>,
+        policy: Option<Backpressure>,
+    ) -> Result<MessageId, SendError> {
+        self.enqueue(Queued::Prepared(prepared.clone()), policy)
+    }
+
+    fn close(&self, code: CloseCode, reason: &str) {
+        self.0.request_close(code, reason);
+    }
+
+    fn buffered_amount(&self) -> usize {
+        self.0.buffered()
+    }
+}
+
+impl TokioLink {
+    fn enqueue(
+        &self,
+        message: Queued,
+        policy: Option<Backpressure>,
+    ) -> Result<MessageId, SendError> {
         let l = &self.0;
         if l.closed.load(Ordering::Acquire) {
             return Err(SendError::Closed);
@@ -185,18 +239,10 @@ impl Link for TokioLink {
             };
         }
         let id = l.next_id.fetch_add(1, Ordering::Relaxed);
-        l.queued_bytes.fetch_add(message.len(), Ordering::AcqRel);
+        l.buffered.fetch_add(message.len(), Ordering::AcqRel);
         lock(&l.queue).push_back((message, id));
         l.wake();
         Ok(id)
-    }
-
-    fn close(&self, code: CloseCode, reason: &str) {
-        self.0.request_close(code, reason);
-    }
-
-    fn buffered_amount(&self) -> usize {
-        self.0.buffered()
     }
 }
 
@@ -208,17 +254,32 @@ fn encode_queued(out: &mut Output, engine: &mut Engine, link: &LinkShared, all: 
         if !all && out.len() >= OUT_LOW {
             return;
         }
-        let Some((message, id)) = lock(&link.queue).pop_front() else {
+        let Some((queued, id)) = lock(&link.queue).pop_front() else {
             return;
         };
-        let sent = engine.send(&message);
+        let before = out.len();
+        // Whatever the engine queued before (pongs) goes first.
         chunk.clear();
         engine.poll_transmit(&mut chunk);
-        // Count the bytes as output before they leave the queue's count, so
-        // a sender on another thread never sees less than is held.
-        link.out_bytes.fetch_add(chunk.len(), Ordering::AcqRel);
-        link.queued_bytes.fetch_sub(message.len(), Ordering::AcqRel);
-        out.push(&chunk, sent.is_ok().then_some(id));
+        out.push(&chunk);
+        let sent = match &queued {
+            Queued::Message(message) => {
+                let sent = engine.send(message);
+                chunk.clear();
+                engine.poll_transmit(&mut chunk);
+                out.push(&chunk);
+                sent
+            }
+            Queued::Prepared(prepared) => {
+                engine.send_prepared(prepared).map(|bytes| out.push(&bytes))
+            }
+        };
+        if sent.is_ok() {
+            out.mark(id);
+        }
+        // Else the connection is closing: nothing more can be sent.
+        // The message's bytes become its frames' (and any pongs').
+        link.adjust(out.len() - before, queued.len());
     }
 }
 
@@ -275,6 +336,7 @@ impl Conn {
     /// An open client over `tcp`, run by `engine`, with `out` to write
     /// first (the 101 response).
     pub(super) fn new(tcp: TcpStream, engine: Engine, out: Output, link: Arc<LinkShared>) -> Conn {
+        link.adjust(out.len(), 0);
         Conn {
             tcp,
             engine,
@@ -361,7 +423,7 @@ impl Conn {
         }
         if self.failed {
             lock(&self.link.queue).clear();
-            self.link.queued_bytes.store(0, Ordering::Release);
+            self.link.buffered.store(0, Ordering::Release);
             return;
         }
         if !self.engine.close_started() {
@@ -376,8 +438,8 @@ impl Conn {
         }
         let mut control = Vec::new();
         self.engine.poll_transmit(&mut control);
-        self.out.push(&control, None);
-        self.link.out_bytes.store(self.out.len(), Ordering::Release);
+        self.out.push(&control);
+        self.link.adjust(control.len(), 0);
     }
 
     /// The transport failed: the engine learns it is gone, and nothing
@@ -387,7 +449,7 @@ impl Conn {
         self.io_error.get_or_insert(error);
         self.failed = true;
         self.out = Output::default();
-        self.link.out_bytes.store(0, Ordering::Release);
+        self.link.buffered.store(0, Ordering::Release);
         self.engine.receive_eof();
         // Deliver the end before waiting for anything.
         self.link.work.store(true, Ordering::SeqCst);
@@ -405,9 +467,10 @@ impl Conn {
             return Poll::Ready(Wake::Work);
         }
         if self.out.len() > 0 && !self.failed {
+            let before = self.out.len();
             match self.out.poll_write(&mut self.tcp, cx) {
                 Poll::Ready(Ok(_)) => {
-                    self.link.out_bytes.store(self.out.len(), Ordering::Release);
+                    self.link.adjust(0, before - self.out.len());
                     return Poll::Ready(Wake::Work);
                 }
                 Poll::Ready(Err(e)) => return Poll::Ready(Wake::Failed(e)),

@@ -1,19 +1,24 @@
 //! The threaded server: a thread per client, blocking I/O, the engine
 //! shared between the client's reader thread and senders.
+//!
+//! `conn.rs` holds one client's shared state and its link (direct writes,
+//! and the outbox that hub deliveries use).
+
+mod conn;
 
 use std::collections::HashMap;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use super::client::Link;
-use super::dispatch::{decide, deliver, report_close, transport_loss, EngineAccess};
+use super::dispatch::{decide, deliver, open_client, report_close, transport_loss, EngineAccess};
 use super::shared::{guarded, ServerState};
-use super::{Backpressure, Client, Handler, MessageId, SendError, ServerBuilder, ServerHandle};
-use crate::connection::{Engine, Event, Message};
+use super::{Client, Handler, Hub, ServerBuilder, ServerHandle};
+use crate::connection::Event;
 use crate::driver::{server_engine, Linger, ServerHandshake, ServerProgress};
 use crate::error::Error;
 use crate::frame::CloseCode;
@@ -27,9 +32,7 @@ const RECHECK: Duration = Duration::from_secs(1);
 /// that, refused connections are simply closed.
 const MAX_REFUSERS: usize = 64;
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
+use conn::{lock, Conn, ThreadedLink};
 
 /// A thread per client. Sends from other threads write
 /// directly, blocking the sender until the bytes are with the kernel
@@ -46,87 +49,6 @@ impl std::fmt::Debug for ThreadedServer {
         f.debug_struct("ThreadedServer")
             .field("listener", &self.listener)
             .finish_non_exhaustive()
-    }
-}
-
-/// One client's shared state. Lock order: `writer` before `engine`.
-struct Conn {
-    engine: Mutex<Engine>,
-    writer: Mutex<TcpStream>,
-    next_id: AtomicU64,
-    /// The first write failure, reported by the client's own thread.
-    write_error: Mutex<Option<io::Error>>,
-}
-
-impl Conn {
-    /// Write whatever the engine has to send.
-    fn flush(&self) -> io::Result<()> {
-        let mut writer = lock(&self.writer);
-        let mut out = Vec::new();
-        lock(&self.engine).poll_transmit(&mut out);
-        if !out.is_empty() {
-            if let Err(e) = writer.write_all(&out) {
-                self.write_failed(&writer, e);
-                return Err(io::ErrorKind::BrokenPipe.into());
-            }
-        }
-        Ok(())
-    }
-
-    /// Keep the first write error for the client's thread to report, and
-    /// cut the transport so that its blocked read returns.
-    fn write_failed(&self, writer: &TcpStream, error: io::Error) {
-        log::debug!("write to client failed: {error}");
-        lock(&self.write_error).get_or_insert(error);
-        let _ = writer.shutdown(Shutdown::Both);
-    }
-
-    fn fail_transport(&self) {
-        let _ = lock(&self.writer).shutdown(Shutdown::Both);
-    }
-}
-
-struct ThreadedLink {
-    conn: Arc<Conn>,
-}
-
-impl Link for ThreadedLink {
-    fn send(
-        &self,
-        message: Message,
-        _policy: Option<Backpressure>,
-    ) -> Result<MessageId, SendError> {
-        let mut writer = lock(&self.conn.writer);
-        let mut out = Vec::new();
-        {
-            let mut engine = lock(&self.conn.engine);
-            engine.send(&message).map_err(|_| SendError::Closed)?;
-            engine.poll_transmit(&mut out);
-        }
-        if let Err(e) = writer.write_all(&out) {
-            self.conn.write_failed(&writer, e);
-            return Err(SendError::Closed);
-        }
-        Ok(self.conn.next_id.fetch_add(1, Ordering::Relaxed))
-    }
-
-    fn close(&self, code: CloseCode, reason: &str) {
-        let mut writer = lock(&self.conn.writer);
-        let mut out = Vec::new();
-        {
-            let mut engine = lock(&self.conn.engine);
-            if engine.close(code, reason).is_err() {
-                let _ = engine.close(CloseCode::INTERNAL_ERROR, "");
-            }
-            engine.poll_transmit(&mut out);
-        }
-        if let Err(e) = writer.write_all(&out) {
-            self.conn.write_failed(&writer, e);
-        }
-    }
-
-    fn buffered_amount(&self) -> usize {
-        lock(&self.conn.engine).pending_transmit()
     }
 }
 
@@ -168,6 +90,8 @@ impl ThreadedServer {
         if self.options.stop_on_signals {
             self.handle.install_signal_handler()?;
         }
+        let hub: Hub<H::Data> = self.options.hub_for()?;
+        let _ = self.handle.state.hub.set(hub.erased());
         let handler = Arc::new(handler);
         let options = Arc::new(self.options);
         let state = self.handle.state.clone();
@@ -212,8 +136,9 @@ impl ThreadedServer {
                 continue;
             }
             active.fetch_add(1, Ordering::SeqCst);
-            let (handler, options, state, registry, active) = (
+            let (handler, hub, options, state, registry, active) = (
                 handler.clone(),
+                hub.clone(),
                 options.clone(),
                 state.clone(),
                 registry.clone(),
@@ -222,7 +147,7 @@ impl ThreadedServer {
             let spawned = thread::Builder::new()
                 .name(format!("ws-client-{peer}"))
                 .spawn(move || {
-                    serve(tcp, peer, &*handler, &options, &state, &registry);
+                    serve(tcp, peer, &*handler, &hub, &options, &state, &registry);
                     active.fetch_sub(1, Ordering::SeqCst);
                 });
             match spawned {
@@ -266,19 +191,91 @@ fn shutdown_clients(registry: &Registry, timeout: Duration) {
     }
 }
 
-/// Read the upgrade request (within the handshake timeout) and answer 503.
-fn refuse(mut tcp: TcpStream, options: &ServerBuilder) {
-    let _ = read_request(&mut tcp, options);
-    let rejection = Rejection::status(503).with_header("Retry-After", "1");
-    let _ = tcp.write_all(&rejection.to_bytes());
-    linger_close(&mut tcp);
+/// A client's transport while its handshake runs: the socket it reads
+/// from, the clone writes go to, and the TLS session over both.
+struct Wire {
+    tcp: TcpStream,
+    writer: Mutex<TcpStream>,
+    tls: Option<conn::Tls>,
 }
 
-/// Read an upgrade request head within the handshake timeout. Returns the
-/// request and the bytes read past it, or `None` when the peer was too
-/// slow or went away; a malformed request has been answered.
-fn read_request(tcp: &mut TcpStream, options: &ServerBuilder) -> Option<(Request, Vec<u8>)> {
+impl Wire {
+    /// Set up the transport (with the TLS handshake, bounded by
+    /// `deadline`, if the server speaks TLS). `None` when it failed, with
+    /// a log line saying why.
+    fn open(tcp: TcpStream, options: &ServerBuilder, deadline: Instant) -> Option<Wire> {
+        let peer = tcp.peer_addr().ok();
+        let writer = match tcp.try_clone() {
+            Ok(w) => w,
+            Err(e) => {
+                log::warn!("cannot clone a client socket: {e}");
+                return None;
+            }
+        };
+        #[cfg(feature = "tls")]
+        if let Some(config) = &options.tls {
+            let shaken =
+                crate::tls::ServerTlsStream::accept_until(config.clone(), writer, Some(deadline));
+            return match shaken {
+                Ok(stream) => {
+                    let (session, writer) = stream.into_parts();
+                    Some(Wire {
+                        tcp,
+                        writer: Mutex::new(writer),
+                        tls: Some(super::tls_io::SharedTls::new(session)),
+                    })
+                }
+                Err(e) => {
+                    log::info!(
+                        "TLS handshake with {} failed: {e}",
+                        peer.map_or_else(|| "a client".to_owned(), |p| p.to_string())
+                    );
+                    None
+                }
+            };
+        }
+        let _ = (options, deadline, peer);
+        Some(Wire {
+            tcp,
+            writer: Mutex::new(writer),
+            tls: None,
+        })
+    }
+
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        conn::read(&mut self.tcp, self.tls.as_ref(), &self.writer, buf)
+    }
+
+    fn write_all(&self, bytes: &[u8]) -> io::Result<()> {
+        conn::write_all(&mut lock(&self.writer), self.tls.as_ref(), bytes)
+    }
+
+    /// Answer and end a connection that is not opened.
+    fn reject(mut self, rejection: &Rejection) {
+        let _ = self.write_all(&rejection.to_bytes());
+        linger_close(&mut self.tcp, self.tls.as_ref(), &self.writer);
+    }
+}
+
+/// Read the upgrade request (within the handshake timeout) and answer 503.
+fn refuse(tcp: TcpStream, options: &ServerBuilder) {
     let deadline = Instant::now() + options.handshake_timeout;
+    let Some(mut wire) = Wire::open(tcp, options, deadline) else {
+        return;
+    };
+    if read_request(&mut wire, options, deadline).is_some() {
+        wire.reject(&Rejection::status(503).with_header("Retry-After", "1"));
+    }
+}
+
+/// Read an upgrade request head by `deadline`. Returns the request and the
+/// bytes read past it, or `None` when the peer was too slow or went away
+/// (a malformed request has been answered).
+fn read_request(
+    wire: &mut Wire,
+    options: &ServerBuilder,
+    deadline: Instant,
+) -> Option<(Request, Vec<u8>)> {
     let mut handshake = ServerHandshake::new(options.handshake.limits);
     let mut chunk = [0u8; 4096];
     let mut n = 0;
@@ -288,8 +285,8 @@ fn read_request(tcp: &mut TcpStream, options: &ServerBuilder) -> Option<(Request
             ServerProgress::Request { request, leftover } => return Some((*request, leftover)),
             ServerProgress::Reject(rejection) => {
                 log::debug!("malformed handshake: {}", rejection.error);
-                let _ = tcp.write_all(&rejection.to_bytes());
-                linger_close(tcp);
+                let _ = wire.write_all(&rejection.to_bytes());
+                linger_close(&mut wire.tcp, wire.tls.as_ref(), &wire.writer);
                 return None;
             }
         }
@@ -298,8 +295,8 @@ fn read_request(tcp: &mut TcpStream, options: &ServerBuilder) -> Option<(Request
             log::debug!("handshake timed out");
             return None;
         }
-        tcp.set_read_timeout(Some(left)).ok()?;
-        n = match tcp.read(&mut chunk) {
+        wire.tcp.set_read_timeout(Some(left)).ok()?;
+        n = match wire.read(&mut chunk) {
             Ok(0) | Err(_) => return None,
             Ok(n) => n,
         };
@@ -310,7 +307,12 @@ fn read_request(tcp: &mut TcpStream, options: &ServerBuilder) -> Option<(Request
 /// read and discard until the peer's FIN or the bounds, so that unread
 /// input never turns our close into a reset that destroys the last bytes
 /// in flight.
-fn linger_close(tcp: &mut TcpStream) {
+fn linger_close(tcp: &mut TcpStream, tls: Option<&conn::Tls>, writer: &Mutex<TcpStream>) {
+    #[cfg(feature = "tls")]
+    if let Some(tls) = tls {
+        tls.close_notify(&mut *lock(writer));
+    }
+    let _ = (tls, writer);
     if tcp.shutdown(Shutdown::Write).is_err() {
         return;
     }
@@ -333,66 +335,73 @@ fn linger_close(tcp: &mut TcpStream) {
 }
 
 fn serve<H: Handler>(
-    mut tcp: TcpStream,
+    tcp: TcpStream,
     peer: SocketAddr,
     handler: &H,
+    hub: &Hub<H::Data>,
     options: &ServerBuilder,
     state: &Arc<ServerState>,
     registry: &Registry,
 ) {
     let _ = tcp.set_nodelay(true);
-    let Some((request, rest)) = read_request(&mut tcp, options) else {
+    let deadline = Instant::now() + options.handshake_timeout;
+    let Some(mut wire) = Wire::open(tcp, options, deadline) else {
         state.refused.fetch_add(1, Ordering::Relaxed);
         return;
     };
-    let accepted = match decide(handler, state, &options.handshake, &request) {
-        Ok(a) => a,
+    let Some((request, rest)) = read_request(&mut wire, options, deadline) else {
+        state.refused.fetch_add(1, Ordering::Relaxed);
+        return;
+    };
+    let (accepted, data) = match decide(handler, state, &options.handshake, &request) {
+        Ok(decided) => decided,
         Err(rejection) => {
             log::debug!("refused {peer}: {}", rejection.error);
             state.refused.fetch_add(1, Ordering::Relaxed);
-            let _ = tcp.write_all(&rejection.to_bytes());
-            linger_close(&mut tcp);
+            wire.reject(&rejection);
             return;
         }
     };
-    let engine = server_engine(options.config, &options.handshake, &accepted.extensions);
-    let (mut engine, writer) = match (engine, tcp.try_clone()) {
-        (Ok(e), Ok(w)) => (e, w),
-        (Err(e), _) => {
+    let mut engine = match server_engine(options.config, &options.handshake, &accepted.extensions) {
+        Ok(e) => e,
+        Err(e) => {
             log::error!("invalid connection config: {e}");
-            let _ = tcp.write_all(&Rejection::status(500).to_bytes());
-            return;
-        }
-        (_, Err(e)) => {
-            log::warn!("cannot clone a client socket: {e}");
+            wire.reject(&Rejection::status(500));
             return;
         }
     };
-    if tcp.write_all(&accepted.to_bytes()).is_err() {
+    if wire.write_all(&accepted.to_bytes()).is_err() {
         return;
     }
+    let Wire {
+        mut tcp,
+        writer,
+        tls,
+    } = wire;
+    let writer = writer.into_inner().unwrap_or_else(|e| e.into_inner());
     let _ = writer.set_write_timeout(Some(options.write_timeout));
     engine.receive(&rest);
     // Start the engine's clock so its timers (ping, idle) are armed.
     engine.handle_timeout(Instant::now());
-    let id = state.next_id.fetch_add(1, Ordering::Relaxed);
-    let conn = Arc::new(Conn {
-        engine: Mutex::new(engine),
-        writer: Mutex::new(writer),
-        next_id: AtomicU64::new(0),
-        write_error: Mutex::new(None),
-    });
-    lock(&registry.conns).insert(id, conn.clone());
-    state.open.fetch_add(1, Ordering::Relaxed);
-    state.accepted.fetch_add(1, Ordering::Relaxed);
-    let client = Client::new(
-        id,
+    let conn = Arc::new(Conn::new(
+        engine,
+        writer,
+        tls,
+        options.high_water_mark,
+        options.backpressure,
+        state.clone(),
+    ));
+    let client = open_client::<H>(
+        hub,
+        state,
         peer,
         request,
-        accepted.subprotocol,
-        H::Data::default(),
+        &accepted,
+        data,
         Box::new(ThreadedLink { conn: conn.clone() }),
     );
+    let id = client.id();
+    lock(&registry.conns).insert(id, conn.clone());
     let link = ThreadedLink { conn: conn.clone() };
     if !guarded(state, "on_open", || handler.on_open(&client)) {
         link.close(CloseCode::INTERNAL_ERROR, "");
@@ -401,12 +410,15 @@ fn serve<H: Handler>(
     report_close(handler, &client, state, code, &reason);
     lock(&registry.conns).remove(&id);
     registry.changed.notify_all();
-    linger_close(&mut tcp);
+    // What the writer thread still holds goes out before the lingering
+    // close shuts the write side.
+    conn.finish_outbox();
+    linger_close(&mut tcp, conn.tls.as_ref(), &conn.writer);
 }
 
 /// The threaded server's way to its engine: a lock per event.
 struct ThreadedAccess<'a> {
-    conn: &'a Conn,
+    conn: &'a Arc<Conn>,
     link: &'a ThreadedLink,
 }
 
@@ -424,7 +436,7 @@ impl EngineAccess for ThreadedAccess<'_> {
 /// Returns the close code and reason for `on_close`.
 fn client_loop<H: Handler>(
     tcp: &mut TcpStream,
-    conn: &Conn,
+    conn: &Arc<Conn>,
     link: &ThreadedLink,
     client: &Client<H::Data>,
     handler: &H,
@@ -459,7 +471,7 @@ fn client_loop<H: Handler>(
             lock(&conn.engine).receive_eof();
             continue;
         }
-        let read = tcp.read(&mut chunk);
+        let read = conn::read(tcp, conn.tls.as_ref(), &conn.writer, &mut chunk);
         let mut engine = lock(&conn.engine);
         match read {
             Ok(0) => engine.receive_eof(),

@@ -1,0 +1,149 @@
+//! [`Server`]: one server type whose driver is chosen at run time.
+
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::str::FromStr;
+
+#[cfg(feature = "mio")]
+use super::EventLoopServer;
+use super::{Handler, ServerBuilder, ServerHandle, ThreadedServer};
+use crate::error::Error;
+
+/// Which driver runs a [`Server`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ServerKind {
+    /// A thread per client ([`ThreadedServer`]).
+    Threaded,
+    /// mio (epoll) event loops ([`EventLoopServer`], feature `mio`).
+    #[default]
+    EventLoop,
+}
+
+impl ServerKind {
+    /// The name used on command lines: `threaded`, `event-loop`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ServerKind::Threaded => "threaded",
+            ServerKind::EventLoop => "event-loop",
+        }
+    }
+}
+
+impl fmt::Display for ServerKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// `"threaded"` or `"event-loop"` (also `"event_loop"`, `"mio"`).
+impl FromStr for ServerKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<ServerKind, String> {
+        match s {
+            "threaded" => Ok(ServerKind::Threaded),
+            "event-loop" | "event_loop" | "mio" => Ok(ServerKind::EventLoop),
+            other => Err(format!(
+                "unknown server kind {other:?}: expected threaded or event-loop"
+            )),
+        }
+    }
+}
+
+enum Inner {
+    Threaded(ThreadedServer),
+    #[cfg(feature = "mio")]
+    EventLoop(EventLoopServer),
+}
+
+/// A bound server of either kind, run with any [`Handler`]: the front door
+/// when the driver is a setting rather than a design decision.
+///
+/// ```no_run
+/// use wsstack::server::{Client, Handler, ServerBuilder, ServerKind};
+/// use wsstack::Message;
+///
+/// struct Echo;
+/// impl Handler for Echo {
+///     type Data = ();
+///     fn on_message(&self, client: &Client, message: Message) {
+///         let _ = client.send(message);
+///     }
+/// }
+///
+/// let kind: ServerKind = "threaded".parse()?;
+/// let server = ServerBuilder::new().address("127.0.0.1:9001").bind(kind)?;
+/// println!("listening on ws://{}", server.local_addr()?);
+/// server.run(Echo)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Server {
+    inner: Inner,
+}
+
+impl fmt::Debug for Server {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Server")
+            .field("kind", &self.kind())
+            .field("addr", &self.local_addr().ok())
+            .finish()
+    }
+}
+
+impl Server {
+    pub(crate) fn bind(options: ServerBuilder, kind: ServerKind) -> Result<Server, Error> {
+        let inner = match kind {
+            ServerKind::Threaded => Inner::Threaded(options.bind_threaded()?),
+            #[cfg(feature = "mio")]
+            ServerKind::EventLoop => Inner::EventLoop(options.bind_event_loop()?),
+            #[cfg(not(feature = "mio"))]
+            ServerKind::EventLoop => {
+                return Err(Error::Io(io::Error::new(
+                    io::ErrorKind::Unsupported,
+                    "the event-loop server needs wsstack's `mio` feature",
+                )))
+            }
+        };
+        Ok(Server { inner })
+    }
+
+    /// The driver running this server.
+    pub fn kind(&self) -> ServerKind {
+        match &self.inner {
+            Inner::Threaded(_) => ServerKind::Threaded,
+            #[cfg(feature = "mio")]
+            Inner::EventLoop(_) => ServerKind::EventLoop,
+        }
+    }
+
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        match &self.inner {
+            Inner::Threaded(s) => s.local_addr(),
+            #[cfg(feature = "mio")]
+            Inner::EventLoop(s) => s.local_addr(),
+        }
+    }
+
+    /// A handle to stop the server, read its counters and reach its hub.
+    pub fn handle(&self) -> ServerHandle {
+        match &self.inner {
+            Inner::Threaded(s) => s.handle(),
+            #[cfg(feature = "mio")]
+            Inner::EventLoop(s) => s.handle(),
+        }
+    }
+
+    /// Serve until [`ServerHandle::shutdown`] (or a signal, with
+    /// [`ServerBuilder::stop_on_signals`]), then close every client
+    /// gracefully and return.
+    pub fn run<H: Handler>(self, handler: H) -> Result<(), Error> {
+        match self.inner {
+            Inner::Threaded(s) => s.run(handler),
+            #[cfg(feature = "mio")]
+            Inner::EventLoop(s) => s.run(handler),
+        }
+    }
+}
