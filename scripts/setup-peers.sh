@@ -7,6 +7,7 @@
 #                                      chromium for tests/ops_browser.rs and downloads no browser)
 #   * /usr/bin/chromium       Debian's chromium (apt-get, as root), for tests/chromium.rs
 #   * tinyproxy              Debian's tinyproxy (apt-get, as root), for tests/proxy.rs
+#   * redis-server           Debian's redis-server (apt-get, as root), for cli/tests/redis.rs
 #
 # Idempotent: each part is skipped when the pinned version is already present.
 # Needs only python3 (>= 3.11), node and npm; nothing is installed globally.
@@ -114,4 +115,20 @@ else
     apt-get update -qq || die "apt-get update failed"
     apt-get install -y -qq --no-install-recommends tinyproxy >/dev/null || die "apt-get install tinyproxy failed"
     command -v tinyproxy >/dev/null 2>&1 || die "tinyproxy was installed but is not in PATH"
+fi
+
+# --- redis-server (Debian's package), for the wsstack serve --redis tests (cli/tests/redis.rs) ---
+# The tests start their own redis-server on a free loopback port; the package's
+# own service is not needed (and not started where there is no init system).
+if command -v redis-server >/dev/null 2>&1 && command -v redis-cli >/dev/null 2>&1; then
+    log "redis-server already installed ($(redis-server --version | head -n1))"
+else
+    command -v apt-get >/dev/null 2>&1 || die "redis-server is missing and apt-get is not available to install it"
+    [ "$(id -u)" -eq 0 ] || die "redis-server is missing and installing it with apt-get needs root"
+    log "installing Debian's redis-server with apt-get"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq || die "apt-get update failed"
+    apt-get install -y -qq --no-install-recommends redis-server >/dev/null || die "apt-get install redis-server failed"
+    command -v redis-server >/dev/null 2>&1 || die "redis-server was installed but is not in PATH"
+    command -v redis-cli >/dev/null 2>&1 || die "redis-cli (redis-tools) is missing after installing redis-server"
 fi

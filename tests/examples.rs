@@ -205,10 +205,46 @@ fn echo_server_example_serves_both_kinds_and_stops_on_ctrl_c() {
     }
 }
 
+type Ws = tungstenite::WebSocket<tungstenite::stream::MaybeTlsStream<std::net::TcpStream>>;
+
+/// A rooms client named `name`; reads are bounded in time.
+fn rooms_client(addr: &str, name: &str) -> Ws {
+    let url = format!("ws://{addr}/rooms?name={name}");
+    let (mut ws, _) = tungstenite::connect(url.as_str()).unwrap();
+    if let tungstenite::stream::MaybeTlsStream::Plain(s) = ws.get_ref() {
+        s.set_read_timeout(Some(PEER_TIMEOUT)).unwrap();
+    }
+    // Its messages are handled after its `on_open`, so once this is
+    // answered the server counts it (the 101 may arrive before that).
+    ask(&mut ws, "leave:nowhere", "not in nowhere");
+    ws
+}
+
+/// Send `text`, and expect `answer` as the next message.
+fn ask(ws: &mut Ws, text: &str, answer: &str) {
+    ws.send(tungstenite::Message::text(text)).unwrap();
+    expect(ws, answer);
+}
+
+/// Close, wait for the server's Close, and let the socket go (the server
+/// lingers until our FIN).
+fn hang_up(mut ws: Ws) {
+    ws.close(None).unwrap();
+    while ws.read().is_ok() {}
+}
+
+fn expect(ws: &mut Ws, text: &str) {
+    assert_eq!(ws.read().unwrap(), tungstenite::Message::text(text));
+}
+
 #[test]
-fn chat_example_serves_its_page_and_broadcasts() {
-    for kind in ["event-loop", "threaded"] {
-        let server = ServerProcess::start("chat", &["--addr", "127.0.0.1:0", "--server", kind]);
+fn rooms_example_serves_its_page_and_routes_by_room() {
+    for (kind, deflate) in [("event-loop", false), ("threaded", true)] {
+        let mut args = vec!["--addr", "127.0.0.1:0", "--server", kind];
+        if deflate {
+            args.push("--deflate");
+        }
+        let server = ServerProcess::start("rooms", &args);
         // The page, over plain HTTP on the same port.
         let mut tcp = std::net::TcpStream::connect(&server.addr).unwrap();
         tcp.set_read_timeout(Some(PEER_TIMEOUT)).unwrap();
@@ -216,38 +252,92 @@ fn chat_example_serves_its_page_and_broadcasts() {
         let mut page = String::new();
         std::io::Read::read_to_string(&mut tcp, &mut page).unwrap();
         assert!(page.starts_with("HTTP/1.1 200"), "{page}");
-        assert!(page.contains("new WebSocket"));
-        // Two members: each sees the other's messages.
-        let url = format!("ws://{}/chat?name=ann", server.addr);
-        let (mut ann, _) = tungstenite::connect(url.as_str()).unwrap();
-        assert_eq!(
-            ann.read().unwrap(),
-            tungstenite::Message::text("* ann joined")
-        );
-        let url = format!("ws://{}/chat?name=bob", server.addr);
-        let (mut bob, _) = tungstenite::connect(url.as_str()).unwrap();
-        assert_eq!(
-            bob.read().unwrap(),
-            tungstenite::Message::text("* bob joined")
-        );
-        assert_eq!(
-            ann.read().unwrap(),
-            tungstenite::Message::text("* bob joined")
-        );
-        ann.send(tungstenite::Message::text("hello room")).unwrap();
-        assert_eq!(
-            ann.read().unwrap(),
-            tungstenite::Message::text("[ann] hello room")
-        );
-        assert_eq!(
-            bob.read().unwrap(),
-            tungstenite::Message::text("[ann] hello room")
-        );
-        bob.close(None).unwrap();
-        assert_eq!(
-            ann.read().unwrap(),
-            tungstenite::Message::text("* bob left")
-        );
-        assert!(server.interrupt().success());
+        assert!(page.contains("new WebSocket") && page.contains("join:NAME"));
+        drop(tcp); // the server lingers until our FIN
+
+        let mut ann = rooms_client(&server.addr, "ann");
+        let mut bob = rooms_client(&server.addr, "bob");
+        ask(&mut ann, "who", "2 connected");
+        // In no room: to everyone, the sender included.
+        ann.send(tungstenite::Message::text("hi all")).unwrap();
+        expect(&mut ann, "[ann] hi all");
+        expect(&mut bob, "[ann] hi all");
+        // Two rooms shared: each member gets a message once.
+        ask(&mut ann, "join:red", "joined red");
+        ask(&mut ann, "join:blue", "joined blue");
+        ask(&mut bob, "join:red", "joined red");
+        ask(&mut bob, "join:blue", "joined blue");
+        ask(&mut bob, "join:blue", "already in blue");
+        let mut cat = rooms_client(&server.addr, "cat");
+        ann.send(tungstenite::Message::text("hello rooms")).unwrap();
+        expect(&mut ann, "[ann] hello rooms");
+        expect(&mut bob, "[ann] hello rooms");
+        // Nothing more came before the answers: no second copies, and
+        // nothing for cat, who is in no room.
+        ask(&mut ann, "who", "3 connected");
+        ask(&mut bob, "who", "3 connected");
+        ask(&mut cat, "who", "3 connected");
+        // Out of one room, still in the other.
+        ask(&mut bob, "leave:red", "left red");
+        ask(&mut bob, "leave:red", "not in red");
+        ann.send(tungstenite::Message::text("still blue")).unwrap();
+        expect(&mut ann, "[ann] still blue");
+        expect(&mut bob, "[ann] still blue");
+        ask(&mut bob, "leave:blue", "left blue");
+        ann.send(tungstenite::Message::text("just me")).unwrap();
+        expect(&mut ann, "[ann] just me");
+        // bob, in no room now, talks to everyone.
+        bob.send(tungstenite::Message::text("anyone?")).unwrap();
+        for ws in [&mut ann, &mut bob, &mut cat] {
+            expect(ws, "[bob] anyone?");
+        }
+        // A client that leaves is forgotten.
+        hang_up(cat);
+        ask(&mut ann, "who", "2 connected");
+        hang_up(ann);
+        hang_up(bob);
+        assert!(server.interrupt().success(), "{kind}");
     }
+}
+
+#[test]
+fn rooms_example_explains_its_options_and_errors() {
+    let run = |args: &[&str]| {
+        let out = Command::new(example("rooms"))
+            .args(args)
+            .output()
+            .expect("run rooms");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        (out.status.success(), text)
+    };
+    let (ok, help) = run(&["--help"]);
+    assert!(ok, "{help}");
+    for option in [
+        "--addr HOST:PORT",
+        "--server",
+        "--deflate",
+        "--help",
+        "127.0.0.1:9002",
+    ] {
+        assert!(help.contains(option), "--help lists {option}: {help}");
+    }
+    let (ok, err) = run(&["--addr", "no-such-host.invalid:1"]);
+    assert!(!ok);
+    assert!(
+        err.contains("--addr") && err.contains("no-such-host.invalid:1"),
+        "{err}"
+    );
+    let (ok, err) = run(&["--addr"]);
+    assert!(!ok && err.contains("--addr needs a value"), "{err}");
+    let (ok, err) = run(&["--server", "fibers"]);
+    assert!(
+        !ok && err.contains("--server") && err.contains("fibers"),
+        "{err}"
+    );
+    let (ok, err) = run(&["--verbose"]);
+    assert!(
+        !ok && err.contains("--verbose") && err.contains("--help"),
+        "{err}"
+    );
 }

@@ -2,6 +2,9 @@
 //! for the method; every figure is a ratio against a peer measured in the
 //! same run.
 
+pub mod hub_server;
+pub mod load;
+
 use std::sync::Arc;
 
 use wsstack::connection::{Config, Engine};

@@ -4,6 +4,7 @@
 use std::fmt;
 use std::sync::Arc;
 
+use super::Delivery;
 use crate::connection::Message;
 
 /// Carries a hub's publications to other nodes and theirs back.
@@ -40,7 +41,7 @@ impl Broker for InProcessBroker {
     fn publish(&self, _room: Option<&str>, _message: &Message) {}
 }
 
-type Deliver = dyn Fn(Option<&str>, Message) + Send + Sync;
+type Deliver = dyn Fn(Option<&str>, Message) -> Delivery + Send + Sync;
 
 /// A broker's way back into its hub: delivers a message another node
 /// published to this node's members of a room (or to everyone).
@@ -50,16 +51,20 @@ pub struct Remote {
 }
 
 impl Remote {
-    pub(crate) fn new(deliver: impl Fn(Option<&str>, Message) + Send + Sync + 'static) -> Remote {
+    pub(crate) fn new(
+        deliver: impl Fn(Option<&str>, Message) -> Delivery + Send + Sync + 'static,
+    ) -> Remote {
         Remote {
             deliver: Arc::new(deliver),
         }
     }
 
     /// Deliver `message`, published on `room` (`None`: to everyone) by
-    /// another node, to this node's clients.
-    pub fn deliver(&self, room: Option<&str>, message: Message) {
-        (self.deliver)(room, message);
+    /// another node, to this node's clients; returns what became of it
+    /// here (for a broker's own counters). A `Remote` does not keep its
+    /// hub alive: once the hub is gone, this delivers to nobody.
+    pub fn deliver(&self, room: Option<&str>, message: Message) -> Delivery {
+        (self.deliver)(room, message)
     }
 }
 

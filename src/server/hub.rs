@@ -356,10 +356,15 @@ impl<D> Hub<D> {
     where
         D: Send + 'static,
     {
-        let hub = self.clone();
-        let remote = Remote::new(move |room: Option<&str>, message: Message| {
-            hub.deliver_local(room, message);
-        });
+        // The broker keeps its `Remote`: a strong handle there would make
+        // the hub own itself through the broker, and never be freed.
+        let hub = Arc::downgrade(&self.inner);
+        let remote = Remote::new(
+            move |room: Option<&str>, message: Message| match hub.upgrade() {
+                Some(inner) => Hub { inner }.deliver_local(room, message),
+                None => Delivery::default(),
+            },
+        );
         broker.attach(remote);
         for room in self.rooms() {
             broker.room_opened(&room);

@@ -104,12 +104,17 @@ impl<S: Read + Write> Write for TlsIo<'_, S> {
 #[derive(Clone)]
 pub(crate) struct SharedTls {
     tls: Arc<Mutex<ServerConnection>>,
+    /// Ciphertext read from the socket that the session has not taken
+    /// yet: rustls takes at most a few KiB per `read_tls`, and the reader
+    /// reads more than that at once. Used by the reader thread only.
+    incoming: Arc<Mutex<Vec<u8>>>,
 }
 
 impl SharedTls {
     pub(crate) fn new(tls: ServerConnection) -> SharedTls {
         SharedTls {
             tls: Arc::new(Mutex::new(tls)),
+            incoming: Arc::default(),
         }
     }
 
@@ -127,6 +132,7 @@ impl SharedTls {
         buf: &mut [u8],
     ) -> io::Result<usize> {
         let mut raw = [0u8; 16 * 1024];
+        let mut incoming = self.incoming.lock().unwrap_or_else(|e| e.into_inner());
         loop {
             match self.lock().reader().read(buf) {
                 Ok(n) => return Ok(n),
@@ -134,18 +140,51 @@ impl SharedTls {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 Err(e) => return Err(e),
             }
-            let n = tcp.read(&mut raw)?;
-            if n == 0 {
-                return Ok(0);
+            if incoming.is_empty() {
+                let n = tcp.read(&mut raw)?;
+                if n == 0 {
+                    return Ok(0);
+                }
+                incoming.extend_from_slice(&raw[..n]);
             }
             let mut writer = writer.lock().unwrap_or_else(|e| e.into_inner());
             let mut tls = self.lock();
-            tls.read_tls(&mut &raw[..n])?;
-            let processed = tls.process_new_packets();
-            while tls.wants_write() {
-                tls.write_tls(&mut *writer)?;
+            // Feed the session until it has taken everything or has
+            // plaintext to give (so its plaintext buffer never overflows);
+            // what it has not taken waits for the next call.
+            let mut rest = &incoming[..];
+            let mut outcome = Ok(());
+            while !rest.is_empty() {
+                match tls.read_tls(&mut rest) {
+                    // After the peer's close_notify: nothing more is read.
+                    Ok(0) => rest = &[],
+                    Ok(_) => {}
+                    Err(e) => {
+                        outcome = Err(e);
+                        break;
+                    }
+                }
+                let processed = tls.process_new_packets();
+                let mut written = Ok(());
+                while written.is_ok() && tls.wants_write() {
+                    written = tls.write_tls(&mut *writer).map(drop);
+                }
+                match (processed, written) {
+                    (Err(e), _) => {
+                        outcome = Err(io::Error::new(io::ErrorKind::InvalidData, e));
+                        break;
+                    }
+                    (Ok(_), Err(e)) => {
+                        outcome = Err(e);
+                        break;
+                    }
+                    (Ok(state), Ok(())) if state.plaintext_bytes_to_read() > 0 => break,
+                    (Ok(_), Ok(())) => {}
+                }
             }
-            processed.map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+            let taken = incoming.len() - rest.len();
+            incoming.drain(..taken);
+            outcome?;
         }
     }
 

@@ -18,19 +18,18 @@
 //! ending with the ratios of echoes per server CPU-second against
 //! fastwebsockets and tokio-tungstenite.
 
-use std::cell::{Cell, RefCell};
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
-use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use fastwebsockets::{FragmentCollector, Frame, OpCode, Payload, Role, WebSocket};
+use fastwebsockets::{FragmentCollector, Frame, OpCode, Role, WebSocket};
 use futures_util::{SinkExt, StreamExt};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use wsstack::server::{Client, Handler, ServerBuilder};
 use wsstack::Message;
+use wsstack_bench::load::{cpu_ticks, echo_load, read_head, runtime};
 
 const WARMUP: Duration = Duration::from_secs(1);
 const WINDOW: Duration = Duration::from_secs(5);
@@ -52,27 +51,6 @@ impl Handler for Echo {
     fn on_message(&self, client: &Client, message: Message) {
         let _ = client.send(message);
     }
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-/// Read an HTTP head (up to the blank line) from a stream.
-async fn read_head(stream: &mut TcpStream) -> Vec<u8> {
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1024];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-        let n = stream.read(&mut byte).await.unwrap_or(0);
-        if n == 0 {
-            break;
-        }
-        head.extend_from_slice(&byte[..n]);
-    }
-    head
 }
 
 async fn fastwebsockets_conn(mut stream: TcpStream) {
@@ -190,111 +168,17 @@ fn serve(kind: &str) {
 
 // ---------------------------------------------------------------- load
 
-async fn client(addr: SocketAddr) -> WebSocket<TcpStream> {
-    let mut stream = TcpStream::connect(addr).await.unwrap();
-    stream.set_nodelay(true).unwrap();
-    let request = format!(
-        "GET / HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-    );
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let head = read_head(&mut stream).await;
-    assert!(
-        head.starts_with(b"HTTP/1.1 101"),
-        "{}",
-        String::from_utf8_lossy(&head)
-    );
-    WebSocket::after_handshake(stream, Role::Client)
-}
-
 /// Returns (messages in window, sorted round trips in microseconds).
 fn load(addr: SocketAddr, conns: usize, size: usize, text: bool) -> (u64, Vec<u32>) {
     runtime().block_on(async move {
         let local = tokio::task::LocalSet::new();
-        local
-            .run_until(async move {
-                let mut sockets = Vec::with_capacity(conns);
-                for batch in (0..conns).collect::<Vec<_>>().chunks(100) {
-                    let opened =
-                        futures_util::future::join_all(batch.iter().map(|_| client(addr))).await;
-                    sockets.extend(opened);
-                }
-                let payload: Vec<u8> = if text {
-                    vec![b'a'; size]
-                } else {
-                    (0..size).map(|i| i as u8).collect()
-                };
-                let count = Rc::new(Cell::new(0u64));
-                let lat = Rc::new(RefCell::new(Vec::new()));
-                let measuring = Rc::new(Cell::new(false));
-                let stop = Rc::new(Cell::new(false));
-                let mut tasks = Vec::new();
-                for mut ws in sockets {
-                    let (count, lat, measuring, stop, payload) = (
-                        count.clone(),
-                        lat.clone(),
-                        measuring.clone(),
-                        stop.clone(),
-                        payload.clone(),
-                    );
-                    tasks.push(tokio::task::spawn_local(async move {
-                        let opcode = if text { OpCode::Text } else { OpCode::Binary };
-                        while !stop.get() {
-                            let t0 = Instant::now();
-                            ws.write_frame(Frame::new(
-                                true,
-                                opcode,
-                                None,
-                                Payload::Owned(payload.clone()),
-                            ))
-                            .await
-                            .unwrap();
-                            let echo = ws.read_frame().await.unwrap();
-                            assert_eq!(echo.payload.len(), payload.len());
-                            assert_eq!(
-                                &echo.payload[..payload.len().min(16)],
-                                &payload[..payload.len().min(16)]
-                            );
-                            if measuring.get() {
-                                count.set(count.get() + 1);
-                                lat.borrow_mut().push(t0.elapsed().as_micros() as u32);
-                            }
-                        }
-                    }));
-                }
-                tokio::time::sleep(WARMUP).await;
-                measuring.set(true);
-                tokio::time::sleep(WINDOW).await;
-                measuring.set(false);
-                stop.set(true);
-                let n = count.get();
-                let mut l = lat.borrow().clone();
-                l.sort_unstable();
-                for t in tasks {
-                    t.abort();
-                }
-                (n, l)
-            })
-            .await
+        let run = echo_load(addr, "/", conns, size, text, (WARMUP, WINDOW), None);
+        let measured = local.run_until(run).await;
+        (measured.echoes, measured.round_trips)
     })
 }
 
 // ---------------------------------------------------------------- orchestration
-
-fn cpu_ticks(pid: u32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let after = stat.rsplit(')').next().unwrap_or("");
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    // utime and stime are fields 14 and 15; after ") " the first is field 3.
-    fields
-        .get(11)
-        .and_then(|v| v.parse::<u64>().ok())
-        .unwrap_or(0)
-        + fields
-            .get(12)
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0)
-}
 
 struct Sample {
     rate: f64,

@@ -78,6 +78,21 @@ impl Conn {
         self: &Arc<Self>,
         encode: impl FnOnce(&mut Engine, &mut Vec<u8>) -> T,
     ) -> (T, io::Result<()>) {
+        {
+            // Once the client has a writer thread, every write goes
+            // through the outbox: no sender (a publisher, `Client::close`
+            // from another client's callback) ever waits for a slow
+            // client's socket.
+            let mut outbox = lock(&self.outbox);
+            if outbox.writer.is_some() {
+                let mut out = Vec::new();
+                let result = encode(&mut lock(&self.engine), &mut out);
+                if !out.is_empty() {
+                    self.push(&mut outbox, out.into());
+                }
+                return (result, Ok(()));
+            }
+        }
         let mut writer = lock(&self.writer);
         let mut outbox = lock(&self.outbox);
         let mut out = Vec::new();

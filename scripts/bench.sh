@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# The whole performance suite in one command (docs/BENCHMARKS.md): echo
+# matrix with system calls per echo, memory per connection, fan-out, and
+# the micro benchmarks. Every case prints one machine-readable key=value
+# line, ending with its ratio against the named peer(s).
+#
+#   ./scripts/bench.sh [ROUNDS]     (default 3 rounds of the echo matrix)
+#
+# Needs: a release build (made here), taskset (util-linux) and, for the
+# system-call counts, perf (Debian's linux-perf; counts are `na` without).
+# Benchmarks are never part of the test command: absolute numbers drift
+# on a shared machine, so only the ratios inside one run are quoted.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROUNDS="${1:-3}"
+
+echo "# machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(uname -sr)"
+echo "# date: $(date -u +%Y-%m-%dT%H:%M:%SZ) rounds=$ROUNDS"
+
+cargo build --release -p wsstack-bench --bins --quiet
+
+bin() { echo "target/release/$1"; }
+
+# 1. Echo matrix: 100 x 20 B, 1,000 x 1 KiB, 100 x 64 KiB (and the rest of
+#    echo_bench's cases with ECHO_CASES unset).
+ECHO_CASES="${ECHO_CASES:-100:20,1000:1024,100:65536}" "$(bin echo_bench)" run "$ROUNDS"
+
+# 2. Memory per idle connection and after one message, per server kind.
+"$(bin idle_memory)" "${IDLE_CONNS:-10000}"
+
+# 3. Fan-out, when the benchmark is built.
+if [ -x "$(bin fanout)" ]; then
+    "$(bin fanout)"
+fi
+
+# 4. TLS next to plain, when the benchmark is built.
+if [ -x "$(bin tls_echo)" ]; then
+    "$(bin tls_echo)"
+fi
+
+# 5. Micro benchmarks (criterion), reduced to one line per case.
+cargo bench -p wsstack-bench --bench micro --quiet -- --warm-up-time 1 --measurement-time 3 2>/dev/null |
+    awk '
+        /^[a-z_0-9]+\/[a-z_0-9]+(\/[a-z_0-9]+)?$/ { name = $1 }
+        /thrpt:/ { gsub(/\[|\]/, ""); print "micro=" name " thrpt_median=" $4 $5 }
+    '
