@@ -1,6 +1,7 @@
 //! The README's main job: an echo server on ws://127.0.0.1:9001 (or
 //! wss:// with `--cert` and `--key`) that a browser can talk to. Run it with
-//! `--help` for every option.
+//! `--help` for every option. `--server tokio` needs the `tokio` feature
+//! (`cargo run --features tokio --example echo_server -- --server tokio`).
 //!
 //! Logs through `log` (set `RUST_LOG=info` or `debug`). Ctrl-C or SIGTERM
 //! stops accepting, closes every client with 1001 after what was queued for
@@ -21,7 +22,7 @@ USAGE: echo_server [OPTIONS]
 
 OPTIONS:
   --addr HOST:PORT        address to listen on (default 127.0.0.1:9001; port 0 picks one)
-  --server KIND           event-loop (default) or threaded
+  --server KIND           event-loop (default), threaded or tokio (feature `tokio`)
   --cert PEM --key PEM    serve wss:// with this certificate chain and private key
   --deflate               offer permessage-deflate and deflate-frame
   --loops N               event loops (default: one per core)
@@ -54,6 +55,8 @@ impl Handler for Echo {
 struct Options {
     addr: String,
     kind: ServerKind,
+    /// `--server tokio`: the tokio server instead of `kind`.
+    tokio: bool,
     cert: Option<String>,
     key: Option<String>,
     deflate: bool,
@@ -73,6 +76,7 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Option<Options>, Stri
     let mut o = Options {
         addr: "127.0.0.1:9001".into(),
         kind: ServerKind::EventLoop,
+        tokio: false,
         cert: None,
         key: None,
         deflate: false,
@@ -94,6 +98,7 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Option<Options>, Stri
             .ok_or_else(|| format!("{flag} needs a value (see --help)"))?;
         match flag.as_str() {
             "--addr" => o.addr = value,
+            "--server" if value == "tokio" => o.tokio = true,
             "--server" => o.kind = value.parse().map_err(|e| format!("--server: {e}"))?,
             "--cert" => o.cert = Some(value),
             "--key" => o.key = Some(value),
@@ -152,6 +157,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if options.tokio {
+        return run_tokio(&options);
+    }
     let server =
         match builder(&options).and_then(|b| b.bind(options.kind).map_err(|e| e.to_string())) {
             Ok(server) => server,
@@ -177,4 +185,40 @@ fn main() -> ExitCode {
     }
     println!("echo server stopped");
     ExitCode::SUCCESS
+}
+
+/// `--server tokio`: the same handler on the tokio server.
+#[cfg(feature = "tokio")]
+fn run_tokio(options: &Options) -> ExitCode {
+    if options.cert.is_some() {
+        eprintln!("echo_server: the tokio server does not serve wss:// yet");
+        return ExitCode::FAILURE;
+    }
+    let server = match builder(options).and_then(|b| b.bind_tokio().map_err(|e| e.to_string())) {
+        Ok(server) => server,
+        Err(e) => {
+            eprintln!("echo_server: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match server.local_addr() {
+        Ok(addr) => println!("echo server (tokio) listening on ws://{addr}"),
+        Err(e) => {
+            eprintln!("echo_server: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
+    if let Err(e) = server.run(Echo) {
+        eprintln!("echo_server: {e}");
+        return ExitCode::FAILURE;
+    }
+    println!("echo server stopped");
+    ExitCode::SUCCESS
+}
+
+/// `--server tokio` without the `tokio` feature.
+#[cfg(not(feature = "tokio"))]
+fn run_tokio(_options: &Options) -> ExitCode {
+    eprintln!("echo_server: --server tokio needs the `tokio` feature (--features tokio)");
+    ExitCode::from(2)
 }

@@ -24,12 +24,15 @@
 //!   handshake ([`io::accept`], [`io::connect`]), raw frames
 //!   ([`FrameSocket`]) and the message-level [`Connection`] with
 //!   [`ConnectionHandler`] callbacks.
-//! - [`server`]: the threaded and event-loop servers behind one
+//! - [`server`]: the threaded, event-loop and tokio servers behind one
 //!   [`server::Handler`] trait.
 //! - [`client`]: [`connect`] a `ws://` or `wss://` URL in one call, or
 //!   configure everything with [`ClientBuilder`] (proxy, TLS, redirects,
 //!   timeouts); `tls` (feature `tls`, on by default) holds the rustls
 //!   building blocks.
+//! - `tokio` (feature `tokio`): the async driver — a `WebSocketStream`
+//!   that is a `futures` `Stream` and `Sink` of messages, the handshake
+//!   over any tokio transport, and an upgrade helper for hyper and axum.
 //!
 //! The core (`frame`, `extensions`, `handshake`, `connection`) never
 //! touches a socket, a thread or a clock: it takes bytes (and, for timers,
@@ -74,6 +77,8 @@ mod rand;
 pub mod server;
 #[cfg(feature = "tls")]
 pub mod tls;
+#[cfg(feature = "tokio")]
+pub mod tokio;
 
 pub use client::{connect, ClientBuilder};
 pub use config::{ConfigError, Limits};

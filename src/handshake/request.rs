@@ -16,6 +16,50 @@ pub struct Request {
 }
 
 impl Request {
+    /// A request from parts an HTTP server has already parsed (hyper,
+    /// axum, or any other), to decide on with
+    /// [`ServerConfig::accept`](super::ServerConfig::accept): the method,
+    /// the request target (path and query), the HTTP/1.x minor version and
+    /// the header fields in order. Values that are not UTF-8 are kept
+    /// lossily, as [`parse_request`] does.
+    ///
+    /// ```
+    /// use wsstack::handshake::{Request, ServerConfig};
+    /// let request = Request::from_parts("GET", "/chat?room=1", 1, [
+    ///     ("host", "example.com"),
+    ///     ("upgrade", "websocket"),
+    ///     ("connection", "Upgrade"),
+    ///     ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="),
+    ///     ("sec-websocket-version", "13"),
+    /// ]);
+    /// assert_eq!(request.query_param("room").as_deref(), Some("1"));
+    /// assert!(ServerConfig::new().accept(&request).is_ok());
+    /// ```
+    pub fn from_parts<N, V>(
+        method: &str,
+        target: &str,
+        http_minor_version: u8,
+        headers: impl IntoIterator<Item = (N, V)>,
+    ) -> Request
+    where
+        N: AsRef<str>,
+        V: AsRef<[u8]>,
+    {
+        let mut fields = Headers::new();
+        for (name, value) in headers {
+            fields.push(
+                name.as_ref(),
+                String::from_utf8_lossy(value.as_ref()).into_owned(),
+            );
+        }
+        Request {
+            method: method.to_owned(),
+            target: target.to_owned(),
+            version: http_minor_version,
+            headers: fields,
+        }
+    }
+
     /// The request method (a WebSocket upgrade must be `GET`).
     pub fn method(&self) -> &str {
         &self.method

@@ -44,6 +44,8 @@ mod shared;
 mod threaded;
 #[cfg(feature = "tls")]
 mod tls_io;
+#[cfg(feature = "tokio")]
+mod tokio_server;
 
 use std::any::Any;
 use std::fmt;
@@ -62,6 +64,8 @@ pub use handler::Handler;
 pub use hub::{Delivery, Hub};
 pub use shared::{ServerHandle, ServerStats};
 pub use threaded::ThreadedServer;
+#[cfg(feature = "tokio")]
+pub use tokio_server::TokioServer;
 
 use crate::config::{ConfigError, Limits};
 use crate::connection::Config;
@@ -350,5 +354,12 @@ impl ServerBuilder {
     pub fn bind_event_loop(mut self) -> Result<EventLoopServer, Error> {
         self.settle_limits();
         EventLoopServer::bind(self)
+    }
+
+    /// Bind a [`TokioServer`] (feature `tokio`).
+    #[cfg(feature = "tokio")]
+    pub fn bind_tokio(mut self) -> Result<TokioServer, Error> {
+        self.settle_limits();
+        TokioServer::bind(self)
     }
 }

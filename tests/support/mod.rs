@@ -134,17 +134,23 @@ impl Drop for PeerServer {
 
 /// Start a peer echo server with extra arguments and wait for its port.
 pub fn spawn_server(peer: Peer, args: &[&str]) -> PeerServer {
+    spawn_peer_server(peer, "server", args)
+}
+
+/// Start the peer server program `{py,node}_<script>` with extra
+/// arguments and wait for its port.
+pub fn spawn_peer_server(peer: Peer, script: &str, args: &[&str]) -> PeerServer {
     let mut child = peer
-        .command("server")
+        .command(script)
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
-        .unwrap_or_else(|e| panic!("cannot start the {peer:?} peer server: {e}"));
+        .unwrap_or_else(|e| panic!("cannot start the {peer:?} peer {script}: {e}"));
     let stdin = child.stdin.take().expect("piped stdin");
     let stdout = child.stdout.take().expect("piped stdout");
-    let what = format!("{peer:?} server");
+    let what = format!("{peer:?} {script}");
     let port = port_of(&first_line(stdout, &what), &what);
     PeerServer {
         child,

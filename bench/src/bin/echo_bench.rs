@@ -1,13 +1,15 @@
 //! Echo throughput, side by side (`docs/BENCHMARKS.md` §2).
 //!
 //! Each server runs alone on core 0 (`taskset -c 0`): wsstack's
-//! event-loop server (one loop), wsstack's threaded server, a
-//! tokio-tungstenite echo server and a fastwebsockets echo server (both on
-//! a current-thread tokio runtime). The load generator runs on core 1 and
+//! event-loop server (one loop), wsstack's threaded server, wsstack's
+//! tokio driver twice (a `WebSocketStream` echo loop per connection, and
+//! the `Handler` on the tokio server), a tokio-tungstenite echo server and
+//! a fastwebsockets echo server (all four tokio ones on a current-thread
+//! runtime). The load generator runs on core 1 and
 //! is a third-party client: fastwebsockets on a current-thread runtime.
 //! Each connection keeps one message in flight: send, await the echo,
 //! check it, record the round trip. 1 s warm-up, 5 s window, servers
-//! rotated A B C D per round.
+//! rotated A B C D E F per round.
 //!
 //! `cargo run --release -p wsstack-bench --bin echo_bench -- run [ROUNDS]`
 //! prints one `key=value` line per server and case (median over rounds,
@@ -31,9 +33,11 @@ use wsstack_bench::load::{cpu_ticks, echo_load, read_head, runtime};
 
 const WARMUP: Duration = Duration::from_secs(1);
 const WINDOW: Duration = Duration::from_secs(5);
-const SERVERS: [&str; 4] = [
+const SERVERS: [&str; 6] = [
     "wsstack-event-loop",
     "wsstack-threaded",
+    "wsstack-tokio-stream",
+    "wsstack-tokio-server",
     "tokio-tungstenite",
     "fastwebsockets",
 ];
@@ -99,6 +103,37 @@ fn serve(kind: &str) {
                 println!("{}", server.local_addr().unwrap());
                 server.run(Echo).unwrap();
             }
+        }
+        "wsstack-tokio-stream" => runtime().block_on(async {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            println!("{}", listener.local_addr().unwrap());
+            let handshake = std::sync::Arc::new(wsstack::handshake::ServerConfig::new());
+            loop {
+                let (stream, _) = listener.accept().await.unwrap();
+                let _ = stream.set_nodelay(true);
+                let handshake = handshake.clone();
+                tokio::spawn(async move {
+                    let config = wsstack::connection::Config::default();
+                    let Ok(mut ws) = wsstack::tokio::accept(stream, &handshake, config).await
+                    else {
+                        return;
+                    };
+                    while let Some(Ok(message)) = ws.next().await {
+                        if ws.send(message).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        }),
+        "wsstack-tokio-server" => {
+            let server = ServerBuilder::new()
+                .address("127.0.0.1:0")
+                .max_connections(20_000)
+                .bind_tokio()
+                .unwrap();
+            println!("{}", server.local_addr().unwrap());
+            runtime().block_on(server.serve(Echo)).unwrap();
         }
         "tokio-tungstenite" => runtime().block_on(async {
             let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -259,6 +294,7 @@ fn cases() -> Vec<(usize, usize, bool)> {
         (100, 64 * 1024, false),
         (100, 1024, true),
         (1000, 20, false),
+        (1000, 1024, false),
     ]
 }
 

@@ -1,0 +1,518 @@
+//! One open client of the tokio server: its pending output, the link
+//! other threads send through, and the task's loop (read, dispatch,
+//! encode, write, timers) until the connection is over.
+
+use super::*;
+use crate::server::dispatch::EngineAccess;
+
+/// Encode queued messages only while less than this waits to be written,
+/// so control frames never wait behind a long queue.
+const OUT_LOW: usize = 64 * 1024;
+/// Bytes read per call (on the stack, never kept per connection).
+const READ_CHUNK: usize = 64 * 1024;
+
+/// Bytes waiting to be written, and where each message ends in them.
+#[derive(Default)]
+pub(super) struct Output {
+    buf: Vec<u8>,
+    pos: usize,
+    /// Bytes ever queued / ever written, on one scale.
+    encoded: u64,
+    written: u64,
+    /// (end offset, id) of each message not yet fully written.
+    marks: VecDeque<(u64, MessageId)>,
+}
+
+impl Output {
+    pub(super) fn len(&self) -> usize {
+        self.buf.len() - self.pos
+    }
+
+    /// Queue bytes (mark a message's end with [`mark`](Output::mark)).
+    pub(super) fn push(&mut self, bytes: &[u8]) {
+        if self.pos == self.buf.len() {
+            self.buf.clear();
+            self.pos = 0;
+        } else if self.pos > 0 && self.pos >= self.buf.len() / 2 {
+            self.buf.drain(..self.pos);
+            self.pos = 0;
+        }
+        self.buf.extend_from_slice(bytes);
+        self.encoded += bytes.len() as u64;
+    }
+
+    /// The message `id` ends with the bytes queued so far.
+    fn mark(&mut self, id: MessageId) {
+        self.marks.push_back((self.encoded, id));
+    }
+
+    /// Write as much as the socket takes: `Ready(Ok(true))` if anything
+    /// was written.
+    fn poll_write(&mut self, tcp: &mut TcpStream, cx: &mut Context<'_>) -> Poll<io::Result<bool>> {
+        let mut wrote = false;
+        while self.pos < self.buf.len() {
+            match Pin::new(&mut *tcp).poll_write(cx, &self.buf[self.pos..]) {
+                Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                Poll::Ready(Ok(n)) => {
+                    self.pos += n;
+                    self.written += n as u64;
+                    wrote = true;
+                }
+                Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending if wrote => return Poll::Ready(Ok(true)),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        // Everything is written: an idle client keeps no large buffer.
+        if self.buf.capacity() > 4 * OUT_LOW {
+            self.buf = Vec::new();
+        } else {
+            self.buf.clear();
+        }
+        self.pos = 0;
+        Poll::Ready(Ok(wrote))
+    }
+
+    /// The next message now completely written, if any.
+    fn next_sent(&mut self) -> Option<MessageId> {
+        match self.marks.front() {
+            Some(&(end, id)) if end <= self.written => {
+                self.marks.pop_front();
+                Some(id)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// A message waiting for its client's task.
+enum Queued {
+    /// Framed by this connection.
+    Message(Message),
+    /// Framed once for many connections (hub deliveries).
+    Prepared(Arc<PreparedMessage>),
+}
+
+impl Queued {
+    fn len(&self) -> usize {
+        match self {
+            Queued::Message(m) => m.len(),
+            Queued::Prepared(p) => p.message().len(),
+        }
+    }
+}
+
+/// The part of a connection that senders on other threads touch.
+pub(super) struct LinkShared {
+    queue: Mutex<VecDeque<(Queued, MessageId)>>,
+    /// Bytes accepted and not yet written (queued, then encoded): one
+    /// counter, so a sender never sees a message counted twice or not at
+    /// all while the task moves it from the queue to the output.
+    buffered: AtomicUsize,
+    closed: AtomicBool,
+    close_request: Mutex<Option<(CloseCode, String)>>,
+    /// Set with a send or a close request, so the task need not lock to
+    /// look.
+    work: AtomicBool,
+    /// The shutdown timeout passed: drop the connection.
+    cut: AtomicBool,
+    /// The task is delivering events: it looks at the queue afterwards,
+    /// so sends from its own callbacks need not wake it.
+    dispatching: AtomicBool,
+    next_id: AtomicU64,
+    waker: Mutex<Option<Waker>>,
+    state: Arc<ServerState>,
+    high_water_mark: usize,
+    policy: Backpressure,
+}
+
+impl LinkShared {
+    pub(super) fn new(
+        state: Arc<ServerState>,
+        high_water_mark: usize,
+        policy: Backpressure,
+    ) -> LinkShared {
+        LinkShared {
+            queue: Mutex::default(),
+            buffered: AtomicUsize::new(0),
+            closed: AtomicBool::new(false),
+            close_request: Mutex::new(None),
+            work: AtomicBool::new(false),
+            cut: AtomicBool::new(false),
+            dispatching: AtomicBool::new(false),
+            next_id: AtomicU64::new(0),
+            waker: Mutex::new(None),
+            state,
+            high_water_mark,
+            policy,
+        }
+    }
+
+    fn wake(&self) {
+        self.work.store(true, Ordering::SeqCst);
+        if !self.dispatching.load(Ordering::SeqCst) {
+            if let Some(waker) = lock(&self.waker).take() {
+                waker.wake();
+            }
+        }
+    }
+
+    /// Ask for the close handshake: from now on `send` refuses; what was
+    /// queued before still goes out ahead of the Close.
+    pub(super) fn request_close(&self, code: CloseCode, reason: &str) {
+        let mut request = lock(&self.close_request);
+        if request.is_none() && !self.closed.swap(true, Ordering::AcqRel) {
+            *request = Some((code, reason.to_owned()));
+            drop(request);
+            self.wake();
+        }
+    }
+
+    pub(super) fn cut(&self) {
+        self.cut.store(true, Ordering::SeqCst);
+        self.wake();
+    }
+
+    /// `added` bytes joined the output, `removed` left the queue.
+    fn adjust(&self, added: usize, removed: usize) {
+        if added >= removed {
+            self.buffered.fetch_add(added - removed, Ordering::AcqRel);
+        } else {
+            self.buffered.fetch_sub(removed - added, Ordering::AcqRel);
+        }
+    }
+
+    fn buffered(&self) -> usize {
+        self.buffered.load(Ordering::Acquire)
+    }
+}
+
+pub(super) struct TokioLink(pub(super) Arc<LinkShared>);
+
+impl Link for TokioLink {
+    fn send(&self, message: Message, policy: Option<Backpressure>) -> Result<MessageId, SendError> {
+        self.enqueue(Queued::Message(message), policy)
+    }
+
+    fn send_prepared(
+        &self,
+        prepared: &Arc<PreparedMessage>,
+        policy: Option<Backpressure>,
+    ) -> Result<MessageId, SendError> {
+        self.enqueue(Queued::Prepared(prepared.clone()), policy)
+    }
+
+    fn close(&self, code: CloseCode, reason: &str) {
+        self.0.request_close(code, reason);
+    }
+
+    fn buffered_amount(&self) -> usize {
+        self.0.buffered()
+    }
+}
+
+impl TokioLink {
+    fn enqueue(
+        &self,
+        message: Queued,
+        policy: Option<Backpressure>,
+    ) -> Result<MessageId, SendError> {
+        let l = &self.0;
+        if l.closed.load(Ordering::Acquire) {
+            return Err(SendError::Closed);
+        }
+        let buffered = l.buffered();
+        // One message is always accepted into an empty queue, so a message
+        // larger than the mark can still be sent.
+        if buffered > 0 && buffered + message.len() > l.high_water_mark {
+            return match policy.unwrap_or(l.policy) {
+                Backpressure::Drop => {
+                    l.state.dropped.fetch_add(1, Ordering::Relaxed);
+                    Err(SendError::Dropped)
+                }
+                Backpressure::Close(code) => {
+                    l.request_close(code, "send queue over its high-water mark");
+                    Err(SendError::Closed)
+                }
+                Backpressure::Retry => Err(SendError::Full),
+            };
+        }
+        let id = l.next_id.fetch_add(1, Ordering::Relaxed);
+        l.buffered.fetch_add(message.len(), Ordering::AcqRel);
+        lock(&l.queue).push_back((message, id));
+        l.wake();
+        Ok(id)
+    }
+}
+
+/// Move queued messages through the engine into the output, while the
+/// output is short (or all of them).
+fn encode_queued(out: &mut Output, engine: &mut Engine, link: &LinkShared, all: bool) {
+    let mut chunk = Vec::new();
+    loop {
+        if !all && out.len() >= OUT_LOW {
+            return;
+        }
+        let Some((queued, id)) = lock(&link.queue).pop_front() else {
+            return;
+        };
+        let before = out.len();
+        // Whatever the engine queued before (pongs) goes first.
+        chunk.clear();
+        engine.poll_transmit(&mut chunk);
+        out.push(&chunk);
+        let sent = match &queued {
+            Queued::Message(message) => {
+                let sent = engine.send(message);
+                chunk.clear();
+                engine.poll_transmit(&mut chunk);
+                out.push(&chunk);
+                sent
+            }
+            Queued::Prepared(prepared) => {
+                engine.send_prepared(prepared).map(|bytes| out.push(&bytes))
+            }
+        };
+        if sent.is_ok() {
+            out.mark(id);
+        }
+        // Else the connection is closing: nothing more can be sent.
+        // The message's bytes become its frames' (and any pongs').
+        link.adjust(out.len() - before, queued.len());
+    }
+}
+
+/// The tokio server's way to its engine: direct, with the client's queued
+/// sends encoded after every callback.
+struct TokioAccess<'a> {
+    engine: &'a mut Engine,
+    out: &'a mut Output,
+    link: &'a LinkShared,
+}
+
+impl EngineAccess for TokioAccess<'_> {
+    fn poll_event(&mut self) -> Result<Option<Event>, Error> {
+        Ok(self.engine.poll_event()?)
+    }
+
+    fn after_callback(&mut self) {
+        encode_queued(self.out, self.engine, self.link, true);
+    }
+
+    fn close_internal_error(&mut self) {
+        self.link.request_close(CloseCode::INTERNAL_ERROR, "");
+    }
+}
+
+/// What woke a client's task.
+enum Wake {
+    /// Sends or a close request are waiting, or bytes were written.
+    Work,
+    Read,
+    Eof,
+    Timer,
+    Failed(io::Error),
+}
+
+/// One open client.
+pub(super) struct Conn {
+    pub(super) tcp: TcpStream,
+    engine: Engine,
+    out: Output,
+    link: Arc<LinkShared>,
+    io_error: Option<io::Error>,
+    /// The transport failed: nothing more can reach the peer.
+    pub(super) failed: bool,
+    read_paused: bool,
+    timer: Option<Pin<Box<Sleep>>>,
+    timer_at: Option<Instant>,
+    /// Once the connection is over, the last bytes must be written by
+    /// then (a peer that stopped reading cannot hold the task forever).
+    flush_by: Option<Instant>,
+}
+
+impl Conn {
+    /// An open client over `tcp`, run by `engine`, with `out` to write
+    /// first (the 101 response).
+    pub(super) fn new(tcp: TcpStream, engine: Engine, out: Output, link: Arc<LinkShared>) -> Conn {
+        link.adjust(out.len(), 0);
+        Conn {
+            tcp,
+            engine,
+            out,
+            link,
+            io_error: None,
+            failed: false,
+            read_paused: false,
+            timer: None,
+            timer_at: None,
+            flush_by: None,
+        }
+    }
+
+    /// Read, dispatch, encode, write until the connection is over and its
+    /// last bytes are written. Returns the code and reason for `on_close`.
+    pub(super) async fn run<H: Handler>(
+        &mut self,
+        handler: &H,
+        client: &Client<H::Data>,
+        state: &ServerState,
+        options: &ServerBuilder,
+    ) -> (CloseCode, String) {
+        let mut close_info: Option<(CloseCode, String)> = None;
+        loop {
+            if close_info.is_none() {
+                self.link.dispatching.store(true, Ordering::SeqCst);
+                let access = TokioAccess {
+                    engine: &mut self.engine,
+                    out: &mut self.out,
+                    link: &self.link,
+                };
+                let ended = deliver(handler, client, state, access);
+                self.link.dispatching.store(false, Ordering::SeqCst);
+                if let Some((code, reason)) = ended {
+                    self.link.closed.store(true, Ordering::Release);
+                    let error = self.io_error.take();
+                    close_info = Some(transport_loss(handler, client, state, code, reason, error));
+                }
+            }
+            self.pump();
+            for id in std::iter::from_fn(|| self.out.next_sent()) {
+                guarded(state, "on_sent", || handler.on_sent(client, id));
+            }
+            if let Some(info) = &close_info {
+                if self.out.len() == 0 || self.failed {
+                    return info.clone();
+                }
+                self.flush_by.get_or_insert_with(|| now() + Linger::TIMEOUT);
+            }
+            let buffered = self.link.buffered();
+            if buffered > options.high_water_mark {
+                // Stop reading from a client whose replies are not being
+                // consumed; TCP pushes back on it.
+                self.read_paused = true;
+            } else if buffered <= options.high_water_mark / 2 {
+                self.read_paused = false;
+            }
+            match std::future::poll_fn(|cx| self.poll_wake(cx, close_info.is_some())).await {
+                Wake::Work => {}
+                Wake::Read => self.engine.handle_timeout(now()),
+                Wake::Eof => self.engine.receive_eof(),
+                Wake::Timer if self.flush_by.is_some_and(|t| t <= now()) => {
+                    self.fail(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "the peer did not read the end of the connection",
+                    ));
+                }
+                Wake::Timer => self.engine.handle_timeout(now()),
+                Wake::Failed(e) => self.fail(e),
+            }
+        }
+    }
+
+    /// Encode queued messages, honour a close request or a cut, and move
+    /// the engine's own output (pongs, the Close) behind them.
+    fn pump(&mut self) {
+        self.link.work.store(false, Ordering::SeqCst);
+        if self.link.cut.load(Ordering::SeqCst) && !self.failed {
+            self.fail(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the server's shutdown timeout passed",
+            ));
+        }
+        if self.failed {
+            lock(&self.link.queue).clear();
+            self.link.buffered.store(0, Ordering::Release);
+            return;
+        }
+        if !self.engine.close_started() {
+            encode_queued(&mut self.out, &mut self.engine, &self.link, false);
+        }
+        if let Some((code, reason)) = lock(&self.link.close_request).take() {
+            // Everything accepted before the close goes out first.
+            encode_queued(&mut self.out, &mut self.engine, &self.link, true);
+            if self.engine.close(code, &reason).is_err() {
+                let _ = self.engine.close(CloseCode::INTERNAL_ERROR, "");
+            }
+        }
+        let mut control = Vec::new();
+        self.engine.poll_transmit(&mut control);
+        self.out.push(&control);
+        self.link.adjust(control.len(), 0);
+    }
+
+    /// The transport failed: the engine learns it is gone, and nothing
+    /// more is written.
+    fn fail(&mut self, error: io::Error) {
+        log::debug!("client transport failed: {error}");
+        self.io_error.get_or_insert(error);
+        self.failed = true;
+        self.out = Output::default();
+        self.link.buffered.store(0, Ordering::Release);
+        self.engine.receive_eof();
+        // Deliver the end before waiting for anything.
+        self.link.work.store(true, Ordering::SeqCst);
+    }
+
+    /// Wait for something to do: queued work, a write, a read, a timer.
+    fn poll_wake(&mut self, cx: &mut Context<'_>, ending: bool) -> Poll<Wake> {
+        {
+            let mut slot = lock(&self.link.waker);
+            if !slot.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                *slot = Some(cx.waker().clone());
+            }
+        }
+        if self.link.work.load(Ordering::SeqCst) {
+            return Poll::Ready(Wake::Work);
+        }
+        if self.out.len() > 0 && !self.failed {
+            let before = self.out.len();
+            match self.out.poll_write(&mut self.tcp, cx) {
+                Poll::Ready(Ok(_)) => {
+                    self.link.adjust(0, before - self.out.len());
+                    return Poll::Ready(Wake::Work);
+                }
+                Poll::Ready(Err(e)) => return Poll::Ready(Wake::Failed(e)),
+                Poll::Pending => {}
+            }
+        }
+        if !self.read_paused && !ending && !self.failed {
+            let mut chunk = [MaybeUninit::<u8>::uninit(); READ_CHUNK];
+            let mut buf = ReadBuf::uninit(&mut chunk);
+            match Pin::new(&mut self.tcp).poll_read(cx, &mut buf) {
+                Poll::Ready(Ok(())) if buf.filled().is_empty() => return Poll::Ready(Wake::Eof),
+                Poll::Ready(Ok(())) => {
+                    self.engine.receive(buf.filled());
+                    return Poll::Ready(Wake::Read);
+                }
+                Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {
+                    cx.waker().wake_by_ref();
+                }
+                Poll::Ready(Err(e)) => return Poll::Ready(Wake::Failed(e)),
+                Poll::Pending => {}
+            }
+        }
+        self.poll_timer(cx)
+    }
+
+    fn poll_timer(&mut self, cx: &mut Context<'_>) -> Poll<Wake> {
+        let Some(at) = self.flush_by.or_else(|| self.engine.poll_timeout()) else {
+            return Poll::Pending;
+        };
+        if at <= now() {
+            return Poll::Ready(Wake::Timer);
+        }
+        let deadline = ::tokio::time::Instant::from_std(at);
+        match &mut self.timer {
+            Some(_) if self.timer_at == Some(at) => {}
+            Some(timer) => timer.as_mut().reset(deadline),
+            None => self.timer = Some(Box::pin(::tokio::time::sleep_until(deadline))),
+        }
+        self.timer_at = Some(at);
+        match &mut self.timer {
+            Some(timer) => timer.as_mut().poll(cx).map(|()| Wake::Timer),
+            None => Poll::Pending,
+        }
+    }
+}
