@@ -53,10 +53,15 @@ pub struct ServerHandshake {
 /// Whether the head is complete, or past the size limit, so that parsing
 /// is worth it: a head that trickles in byte by byte is then parsed once,
 /// not once per byte (which would cost the square of its size).
+/// The first bytes are parsed too, so that input that is not HTTP at all
+/// (a TLS ClientHello on a plain port) is refused at once.
 fn worth_parsing(buf: &[u8], scanned: &mut usize, limits: &Limits) -> bool {
+    let first = *scanned == 0;
     let from = scanned.saturating_sub(3);
     *scanned = buf.len();
-    buf.len() > limits.max_handshake_bytes || buf[from..].windows(4).any(|w| w == b"\r\n\r\n")
+    first
+        || buf.len() > limits.max_handshake_bytes
+        || buf[from..].windows(4).any(|w| w == b"\r\n\r\n")
 }
 
 impl ServerHandshake {
