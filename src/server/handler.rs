@@ -77,64 +77,48 @@ pub trait Handler: Send + Sync + 'static {
     fn on_sent(&self, _client: &Client<Self::Data>, _id: MessageId) {}
 }
 
-/// A shared handler: `Arc<H>` runs `H`, so state shared with other threads
-/// needs no wrapper.
-impl<H: Handler> Handler for std::sync::Arc<H> {
-    type Data = H::Data;
+/// Forward every callback of a handler type that wraps another.
+macro_rules! forward_handler {
+    ($(#[$doc:meta])* $ty:ty) => {
+        $(#[$doc])*
+        impl<H: Handler> Handler for $ty {
+            type Data = H::Data;
 
-    fn on_handshake(&self, request: &Request) -> Result<Self::Data, Rejection> {
-        (**self).on_handshake(request)
-    }
-    fn on_open(&self, client: &Client<Self::Data>) {
-        (**self).on_open(client)
-    }
-    fn on_message(&self, client: &Client<Self::Data>, message: Message) {
-        (**self).on_message(client, message)
-    }
-    fn on_ping(&self, client: &Client<Self::Data>, payload: &[u8]) {
-        (**self).on_ping(client, payload)
-    }
-    fn on_pong(&self, client: &Client<Self::Data>, payload: &[u8]) {
-        (**self).on_pong(client, payload)
-    }
-    fn on_close(&self, client: &Client<Self::Data>, code: CloseCode, reason: &str) {
-        (**self).on_close(client, code, reason)
-    }
-    fn on_error(&self, client: &Client<Self::Data>, error: &Error) {
-        (**self).on_error(client, error)
-    }
-    fn on_sent(&self, client: &Client<Self::Data>, id: MessageId) {
-        (**self).on_sent(client, id)
-    }
+            fn on_handshake(&self, request: &Request) -> Result<Self::Data, Rejection> {
+                (**self).on_handshake(request)
+            }
+            fn on_open(&self, client: &Client<Self::Data>) {
+                (**self).on_open(client)
+            }
+            fn on_message(&self, client: &Client<Self::Data>, message: Message) {
+                (**self).on_message(client, message)
+            }
+            fn on_ping(&self, client: &Client<Self::Data>, payload: &[u8]) {
+                (**self).on_ping(client, payload)
+            }
+            fn on_pong(&self, client: &Client<Self::Data>, payload: &[u8]) {
+                (**self).on_pong(client, payload)
+            }
+            fn on_close(&self, client: &Client<Self::Data>, code: CloseCode, reason: &str) {
+                (**self).on_close(client, code, reason)
+            }
+            fn on_error(&self, client: &Client<Self::Data>, error: &Error) {
+                (**self).on_error(client, error)
+            }
+            fn on_sent(&self, client: &Client<Self::Data>, id: MessageId) {
+                (**self).on_sent(client, id)
+            }
+        }
+    };
 }
 
-/// A handler that lives for the whole program (e.g. a `static`, or
-/// `Box::leak`).
-impl<H: Handler> Handler for &'static H {
-    type Data = H::Data;
-
-    fn on_handshake(&self, request: &Request) -> Result<Self::Data, Rejection> {
-        (**self).on_handshake(request)
-    }
-    fn on_open(&self, client: &Client<Self::Data>) {
-        (**self).on_open(client)
-    }
-    fn on_message(&self, client: &Client<Self::Data>, message: Message) {
-        (**self).on_message(client, message)
-    }
-    fn on_ping(&self, client: &Client<Self::Data>, payload: &[u8]) {
-        (**self).on_ping(client, payload)
-    }
-    fn on_pong(&self, client: &Client<Self::Data>, payload: &[u8]) {
-        (**self).on_pong(client, payload)
-    }
-    fn on_close(&self, client: &Client<Self::Data>, code: CloseCode, reason: &str) {
-        (**self).on_close(client, code, reason)
-    }
-    fn on_error(&self, client: &Client<Self::Data>, error: &Error) {
-        (**self).on_error(client, error)
-    }
-    fn on_sent(&self, client: &Client<Self::Data>, id: MessageId) {
-        (**self).on_sent(client, id)
-    }
-}
+forward_handler!(
+    /// A shared handler: `Arc<H>` runs `H`, so state shared with other
+    /// threads needs no wrapper.
+    std::sync::Arc<H>
+);
+forward_handler!(
+    /// A handler that lives for the whole program (e.g. a `static`, or
+    /// `Box::leak`).
+    &'static H
+);

@@ -88,6 +88,39 @@ pub enum Backpressure {
     Retry,
 }
 
+impl Backpressure {
+    /// The one backpressure decision every server makes: whether a send
+    /// of `len` bytes onto `buffered` crosses `mark` (a message is always
+    /// taken into an empty queue, so one larger than the mark still goes
+    /// out), and if so what the sender gets under this policy. `close`
+    /// starts the close handshake for [`Backpressure::Close`].
+    pub(crate) fn check(
+        policy: Backpressure,
+        buffered: usize,
+        len: usize,
+        mark: usize,
+        state: &shared::ServerState,
+        close: impl FnOnce(CloseCode, &str),
+    ) -> Result<(), SendError> {
+        if buffered == 0 || buffered + len <= mark {
+            return Ok(());
+        }
+        Err(match policy {
+            Backpressure::Drop => {
+                state
+                    .dropped
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                SendError::Dropped
+            }
+            Backpressure::Close(code) => {
+                close(code, "send queue over its high-water mark");
+                SendError::Closed
+            }
+            Backpressure::Retry => SendError::Full,
+        })
+    }
+}
+
 /// A hub of some client-data type, until `run` knows the type.
 #[derive(Clone)]
 pub(crate) struct ErasedHub(pub(crate) Arc<dyn Any + Send + Sync>);

@@ -97,31 +97,44 @@ impl<H: Handler> LoopCtx<H> {
     /// Deliver the engine's events to the handler (what each callback
     /// sends is encoded before the next event is polled), then write.
     pub(super) fn process(&mut self, slot: usize) {
+        self.deliver_events(slot, false);
+        self.pump(slot);
+    }
+
+    /// Deliver the engine's events; when the connection has ended, keep
+    /// how (reporting a transport loss to `on_error`). `to_the_end`: the
+    /// transport is gone, so the connection ends now even if the engine
+    /// has not said how.
+    fn deliver_events(&mut self, slot: usize, to_the_end: bool) {
         let (handler, state) = (&*self.handler, &*self.state);
         let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
             return;
         };
-        if let Phase::Open {
+        let Phase::Open {
             engine,
             client,
             link,
         } = &mut conn.phase
-        {
-            if conn.close_info.is_none() {
-                let access = LoopAccess {
-                    engine,
-                    output: &mut conn.output,
-                    link,
-                };
-                if let Some((code, reason)) = deliver(handler, client, state, access) {
-                    link.closed.store(true, Ordering::Release);
-                    let error = conn.io_error.take();
-                    conn.close_info =
-                        Some(transport_loss(handler, client, state, code, reason, error));
-                }
-            }
+        else {
+            return;
+        };
+        if conn.close_info.is_some() {
+            return;
         }
-        self.pump(slot);
+        let access = LoopAccess {
+            engine,
+            output: &mut conn.output,
+            link,
+        };
+        let mut ended = deliver(handler, client, state, access);
+        if to_the_end {
+            ended = ended.or(Some((CloseCode::ABNORMAL, String::new())));
+        }
+        if let Some((code, reason)) = ended {
+            link.closed.store(true, Ordering::Release);
+            let error = conn.io_error.take();
+            conn.close_info = Some(transport_loss(handler, client, state, code, reason, error));
+        }
     }
 
     /// Encode queued messages, honour a close request, write, report
@@ -187,35 +200,8 @@ impl<H: Handler> LoopCtx<H> {
         if let Some(Phase::Open { engine, .. }) = self.conns[slot].as_mut().map(|c| &mut c.phase) {
             engine.receive_eof();
         }
-        self.process_end(slot);
+        self.deliver_events(slot, true);
         self.finish(slot);
-    }
-
-    /// Deliver what the engine still has (ending with its `Closed`).
-    fn process_end(&mut self, slot: usize) {
-        let (handler, state) = (&*self.handler, &*self.state);
-        let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
-            return;
-        };
-        if let Phase::Open {
-            engine,
-            client,
-            link,
-        } = &mut conn.phase
-        {
-            if conn.close_info.is_none() {
-                let access = LoopAccess {
-                    engine,
-                    output: &mut conn.output,
-                    link,
-                };
-                let (code, reason) = deliver(handler, client, state, access)
-                    .unwrap_or((CloseCode::ABNORMAL, String::new()));
-                link.closed.store(true, Ordering::Release);
-                let error = conn.io_error.take();
-                conn.close_info = Some(transport_loss(handler, client, state, code, reason, error));
-            }
-        }
     }
 
     /// Everything is written: report the end, shut our write side and
@@ -260,7 +246,7 @@ impl<H: Handler> LoopCtx<H> {
             if let Phase::Open { engine, .. } = &mut conn.phase {
                 engine.receive_eof();
             }
-            self.process_end(slot);
+            self.deliver_events(slot, true);
         }
         let Some(conn) = self.conns[slot].as_mut() else {
             return;

@@ -260,20 +260,22 @@ impl Link for ThreadedLink {
         if outbox.finished {
             return Err(SendError::Closed);
         }
-        let len = prepared.message().len();
-        if outbox.bytes > 0 && outbox.bytes + len > conn.high_water_mark {
+        let mut close = None;
+        let verdict = Backpressure::check(
+            policy.unwrap_or(conn.policy),
+            outbox.bytes,
+            prepared.message().len(),
+            conn.high_water_mark,
+            &conn.state,
+            |code, reason| close = Some((code, reason.to_owned())),
+        );
+        if let Err(refused) = verdict {
+            // Closing takes the outbox lock: let go of it first.
             drop(outbox);
-            return match policy.unwrap_or(conn.policy) {
-                Backpressure::Drop => {
-                    conn.state.dropped.fetch_add(1, Ordering::Relaxed);
-                    Err(SendError::Dropped)
-                }
-                Backpressure::Close(code) => {
-                    self.close(code, "send queue over its high-water mark");
-                    Err(SendError::Closed)
-                }
-                Backpressure::Retry => Err(SendError::Full),
-            };
+            if let Some((code, reason)) = close {
+                self.close(code, &reason);
+            }
+            return Err(refused);
         }
         let bytes = {
             let mut engine = lock(&conn.engine);

@@ -222,22 +222,14 @@ impl TokioLink {
         if l.closed.load(Ordering::Acquire) {
             return Err(SendError::Closed);
         }
-        let buffered = l.buffered();
-        // One message is always accepted into an empty queue, so a message
-        // larger than the mark can still be sent.
-        if buffered > 0 && buffered + message.len() > l.high_water_mark {
-            return match policy.unwrap_or(l.policy) {
-                Backpressure::Drop => {
-                    l.state.dropped.fetch_add(1, Ordering::Relaxed);
-                    Err(SendError::Dropped)
-                }
-                Backpressure::Close(code) => {
-                    l.request_close(code, "send queue over its high-water mark");
-                    Err(SendError::Closed)
-                }
-                Backpressure::Retry => Err(SendError::Full),
-            };
-        }
+        Backpressure::check(
+            policy.unwrap_or(l.policy),
+            l.buffered(),
+            message.len(),
+            l.high_water_mark,
+            &l.state,
+            |code, reason| l.request_close(code, reason),
+        )?;
         let id = l.next_id.fetch_add(1, Ordering::Relaxed);
         l.buffered.fetch_add(message.len(), Ordering::AcqRel);
         lock(&l.queue).push_back((message, id));
