@@ -55,8 +55,6 @@ impl Handler for Echo {
 struct Options {
     addr: String,
     kind: ServerKind,
-    /// `--server tokio`: the tokio server instead of `kind`.
-    tokio: bool,
     cert: Option<String>,
     key: Option<String>,
     deflate: bool,
@@ -76,7 +74,6 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Option<Options>, Stri
     let mut o = Options {
         addr: "127.0.0.1:9001".into(),
         kind: ServerKind::EventLoop,
-        tokio: false,
         cert: None,
         key: None,
         deflate: false,
@@ -98,7 +95,6 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Option<Options>, Stri
             .ok_or_else(|| format!("{flag} needs a value (see --help)"))?;
         match flag.as_str() {
             "--addr" => o.addr = value,
-            "--server" if value == "tokio" => o.tokio = true,
             "--server" => o.kind = value.parse().map_err(|e| format!("--server: {e}"))?,
             "--cert" => o.cert = Some(value),
             "--key" => o.key = Some(value),
@@ -157,9 +153,6 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if options.tokio {
-        return run_tokio(&options);
-    }
     let server =
         match builder(&options).and_then(|b| b.bind(options.kind).map_err(|e| e.to_string())) {
             Ok(server) => server,
@@ -185,40 +178,4 @@ fn main() -> ExitCode {
     }
     println!("echo server stopped");
     ExitCode::SUCCESS
-}
-
-/// `--server tokio`: the same handler on the tokio server.
-#[cfg(feature = "tokio")]
-fn run_tokio(options: &Options) -> ExitCode {
-    if options.cert.is_some() {
-        eprintln!("echo_server: the tokio server does not serve wss:// yet");
-        return ExitCode::FAILURE;
-    }
-    let server = match builder(options).and_then(|b| b.bind_tokio().map_err(|e| e.to_string())) {
-        Ok(server) => server,
-        Err(e) => {
-            eprintln!("echo_server: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match server.local_addr() {
-        Ok(addr) => println!("echo server (tokio) listening on ws://{addr}"),
-        Err(e) => {
-            eprintln!("echo_server: {e}");
-            return ExitCode::FAILURE;
-        }
-    }
-    if let Err(e) = server.run(Echo) {
-        eprintln!("echo_server: {e}");
-        return ExitCode::FAILURE;
-    }
-    println!("echo server stopped");
-    ExitCode::SUCCESS
-}
-
-/// `--server tokio` without the `tokio` feature.
-#[cfg(not(feature = "tokio"))]
-fn run_tokio(_options: &Options) -> ExitCode {
-    eprintln!("echo_server: --server tokio needs the `tokio` feature (--features tokio)");
-    ExitCode::from(2)
 }

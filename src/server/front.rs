@@ -7,6 +7,8 @@ use std::str::FromStr;
 
 #[cfg(feature = "mio")]
 use super::EventLoopServer;
+#[cfg(feature = "tokio")]
+use super::TokioServer;
 use super::{Handler, ServerBuilder, ServerHandle, ThreadedServer};
 use crate::error::Error;
 
@@ -19,6 +21,9 @@ pub enum ServerKind {
     /// mio (epoll) event loops ([`EventLoopServer`], feature `mio`).
     #[default]
     EventLoop,
+    /// A task per client on a tokio runtime (`TokioServer`, feature
+    /// `tokio`).
+    Tokio,
 }
 
 impl ServerKind {
@@ -27,6 +32,7 @@ impl ServerKind {
         match self {
             ServerKind::Threaded => "threaded",
             ServerKind::EventLoop => "event-loop",
+            ServerKind::Tokio => "tokio",
         }
     }
 }
@@ -37,7 +43,8 @@ impl fmt::Display for ServerKind {
     }
 }
 
-/// `"threaded"` or `"event-loop"` (also `"event_loop"`, `"mio"`).
+/// `"threaded"`, `"event-loop"` (also `"event_loop"`, `"mio"`) or
+/// `"tokio"`.
 impl FromStr for ServerKind {
     type Err = String;
 
@@ -45,8 +52,9 @@ impl FromStr for ServerKind {
         match s {
             "threaded" => Ok(ServerKind::Threaded),
             "event-loop" | "event_loop" | "mio" => Ok(ServerKind::EventLoop),
+            "tokio" => Ok(ServerKind::Tokio),
             other => Err(format!(
-                "unknown server kind {other:?}: expected threaded or event-loop"
+                "unknown server kind {other:?}: expected threaded, event-loop or tokio"
             )),
         }
     }
@@ -56,6 +64,8 @@ enum Inner {
     Threaded(ThreadedServer),
     #[cfg(feature = "mio")]
     EventLoop(EventLoopServer),
+    #[cfg(feature = "tokio")]
+    Tokio(TokioServer),
 }
 
 /// A bound server of either kind, run with any [`Handler`]: the front door
@@ -105,6 +115,15 @@ impl Server {
                     "the event-loop server needs wsstack's `mio` feature",
                 )))
             }
+            #[cfg(feature = "tokio")]
+            ServerKind::Tokio => Inner::Tokio(options.bind_tokio()?),
+            #[cfg(not(feature = "tokio"))]
+            ServerKind::Tokio => {
+                return Err(Error::Io(io::Error::new(
+                    io::ErrorKind::Unsupported,
+                    "the tokio server needs wsstack's `tokio` feature",
+                )))
+            }
         };
         Ok(Server { inner })
     }
@@ -115,6 +134,8 @@ impl Server {
             Inner::Threaded(_) => ServerKind::Threaded,
             #[cfg(feature = "mio")]
             Inner::EventLoop(_) => ServerKind::EventLoop,
+            #[cfg(feature = "tokio")]
+            Inner::Tokio(_) => ServerKind::Tokio,
         }
     }
 
@@ -124,6 +145,8 @@ impl Server {
             Inner::Threaded(s) => s.local_addr(),
             #[cfg(feature = "mio")]
             Inner::EventLoop(s) => s.local_addr(),
+            #[cfg(feature = "tokio")]
+            Inner::Tokio(s) => s.local_addr(),
         }
     }
 
@@ -133,6 +156,8 @@ impl Server {
             Inner::Threaded(s) => s.handle(),
             #[cfg(feature = "mio")]
             Inner::EventLoop(s) => s.handle(),
+            #[cfg(feature = "tokio")]
+            Inner::Tokio(s) => s.handle(),
         }
     }
 
@@ -144,6 +169,8 @@ impl Server {
             Inner::Threaded(s) => s.run(handler),
             #[cfg(feature = "mio")]
             Inner::EventLoop(s) => s.run(handler),
+            #[cfg(feature = "tokio")]
+            Inner::Tokio(s) => s.run(handler),
         }
     }
 }
