@@ -174,3 +174,27 @@ impl Server {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::ServerKind;
+
+    #[test]
+    fn kinds_parse_by_name_and_garbage_is_a_clear_error() {
+        for kind in [
+            ServerKind::Threaded,
+            ServerKind::EventLoop,
+            ServerKind::Tokio,
+        ] {
+            assert_eq!(kind.name().parse::<ServerKind>(), Ok(kind));
+        }
+        assert_eq!("mio".parse::<ServerKind>(), Ok(ServerKind::EventLoop));
+        for bad in ["", "Threaded", "event loop", "\u{0}", "tokio "] {
+            let e = bad.parse::<ServerKind>().unwrap_err();
+            assert!(
+                e.contains("expected threaded, event-loop or tokio"),
+                "{bad:?}: {e}"
+            );
+        }
+    }
+}

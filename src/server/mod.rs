@@ -40,6 +40,8 @@ mod event_loop;
 mod front;
 mod handler;
 mod hub;
+#[cfg(any(feature = "mio", feature = "tokio"))]
+mod queued;
 mod shared;
 mod threaded;
 #[cfg(feature = "tls")]

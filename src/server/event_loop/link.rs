@@ -45,23 +45,6 @@ impl LoopShared {
     }
 }
 
-/// A message waiting for its connection's loop.
-pub(super) enum Queued {
-    /// Framed by this connection.
-    Message(Message),
-    /// Framed once for many connections.
-    Prepared(Arc<PreparedMessage>),
-}
-
-impl Queued {
-    pub(super) fn len(&self) -> usize {
-        match self {
-            Queued::Message(m) => m.len(),
-            Queued::Prepared(p) => p.message().len(),
-        }
-    }
-}
-
 /// The part of a connection that senders on other threads touch.
 pub(super) struct LinkShared {
     pub(super) queue: Mutex<VecDeque<(Queued, MessageId)>>,

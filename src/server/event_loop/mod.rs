@@ -37,7 +37,8 @@ use crate::driver::{Linger, ServerHandshake};
 use crate::error::Error;
 use crate::frame::CloseCode;
 
-use link::{EventLoopLink, LinkShared, LoopShared, Queued};
+use super::queued::Queued;
+use link::{EventLoopLink, LinkShared, LoopShared};
 use output::Output;
 use reactor::LoopCtx;
 

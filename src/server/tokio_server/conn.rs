@@ -4,6 +4,7 @@
 
 use super::*;
 use crate::server::dispatch::EngineAccess;
+use crate::server::queued::Queued;
 
 /// Encode queued messages only while less than this waits to be written,
 /// so control frames never wait behind a long queue.
@@ -82,23 +83,6 @@ impl Output {
                 Some(id)
             }
             _ => None,
-        }
-    }
-}
-
-/// A message waiting for its client's task.
-enum Queued {
-    /// Framed by this connection.
-    Message(Message),
-    /// Framed once for many connections (hub deliveries).
-    Prepared(Arc<PreparedMessage>),
-}
-
-impl Queued {
-    fn len(&self) -> usize {
-        match self {
-            Queued::Message(m) => m.len(),
-            Queued::Prepared(p) => p.message().len(),
         }
     }
 }
