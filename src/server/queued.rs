@@ -1,6 +1,7 @@
 //! [`Queued`]: a message waiting in a client's send queue, on the servers
 //! that queue sends (event loop, tokio).
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use crate::connection::{Message, PreparedMessage};
@@ -20,5 +21,15 @@ impl Queued {
             Queued::Message(m) => m.len(),
             Queued::Prepared(p) => p.message().len(),
         }
+    }
+}
+
+/// Change a buffered-bytes counter by `added - removed` in one atomic step,
+/// so a sender on another thread never reads a count caught halfway.
+pub(crate) fn adjust(counter: &AtomicUsize, added: usize, removed: usize) {
+    if added >= removed {
+        counter.fetch_add(added - removed, Ordering::AcqRel);
+    } else {
+        counter.fetch_sub(removed - added, Ordering::AcqRel);
     }
 }

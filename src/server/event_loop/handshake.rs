@@ -99,7 +99,7 @@ impl<H: Handler> LoopCtx<H> {
         conn.output.push(accepted.to_bytes());
         let link = Arc::new(LinkShared {
             queue: Mutex::default(),
-            queued_bytes: AtomicUsize::new(0),
+            buffered: AtomicUsize::new(0),
             out_bytes: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
             close_request: Mutex::new(None),

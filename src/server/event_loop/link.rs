@@ -48,8 +48,10 @@ impl LoopShared {
 /// The part of a connection that senders on other threads touch.
 pub(super) struct LinkShared {
     pub(super) queue: Mutex<VecDeque<(Queued, MessageId)>>,
-    pub(super) queued_bytes: AtomicUsize,
-    /// Encoded, not yet written.
+    /// Payload bytes queued plus encoded bytes not yet written: one counter,
+    /// so a sender never reads it caught between the two.
+    pub(super) buffered: AtomicUsize,
+    /// The output length already counted in `buffered` (the loop's own).
     pub(super) out_bytes: AtomicUsize,
     pub(super) closed: AtomicBool,
     pub(super) close_request: Mutex<Option<(CloseCode, String)>>,
@@ -78,7 +80,7 @@ impl LinkShared {
     }
 
     pub(super) fn buffered(&self) -> usize {
-        self.queued_bytes.load(Ordering::Acquire) + self.out_bytes.load(Ordering::Acquire)
+        self.buffered.load(Ordering::Acquire)
     }
 }
 
@@ -125,7 +127,7 @@ impl EventLoopLink {
             |code, reason| l.request_close(code, reason),
         )?;
         let id = l.next_id.fetch_add(1, Ordering::Relaxed);
-        l.queued_bytes.fetch_add(message.len(), Ordering::AcqRel);
+        l.buffered.fetch_add(message.len(), Ordering::AcqRel);
         lock(&l.queue).push_back((message, id));
         l.home.schedule(l.slot, l.generation);
         Ok(id)

@@ -167,7 +167,8 @@ impl<H: Handler> LoopCtx<H> {
         let mut resume = false;
         match &conn.phase {
             Phase::Open { engine, link, .. } => {
-                link.out_bytes.store(conn.output.len, Ordering::Release);
+                let counted = link.out_bytes.swap(conn.output.len, Ordering::Relaxed);
+                crate::server::queued::adjust(&link.buffered, conn.output.len, counted);
                 linger = conn.output.len == 0
                     && !tls_pending(&conn.tls)
                     && engine.wants_close_transport();
@@ -322,11 +323,12 @@ fn encode_queued(output: &mut Output, engine: &mut Engine, link: &LinkShared, al
                     .map(|bytes| output.push_shared(bytes))
             }
         };
-        // Count the bytes as output before they leave the queue's count, so
-        // a sender on another thread never sees less than is held.
-        link.out_bytes
-            .fetch_add(output.len - before, Ordering::AcqRel);
-        link.queued_bytes.fetch_sub(queued.len(), Ordering::AcqRel);
+        // The message leaves the queue's count and joins the output's in
+        // one step, so a sender on another thread never sees it twice or
+        // not at all.
+        let added = output.len - before;
+        link.out_bytes.fetch_add(added, Ordering::Relaxed);
+        crate::server::queued::adjust(&link.buffered, added, queued.len());
         if sent.is_ok() {
             output.mark(id);
         }

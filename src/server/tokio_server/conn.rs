@@ -160,11 +160,7 @@ impl LinkShared {
 
     /// `added` bytes joined the output, `removed` left the queue.
     fn adjust(&self, added: usize, removed: usize) {
-        if added >= removed {
-            self.buffered.fetch_add(added - removed, Ordering::AcqRel);
-        } else {
-            self.buffered.fetch_sub(removed - added, Ordering::AcqRel);
-        }
+        crate::server::queued::adjust(&self.buffered, added, removed);
     }
 
     fn buffered(&self) -> usize {
