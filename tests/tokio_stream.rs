@@ -525,7 +525,9 @@ async fn refused_handshake_is_answered_and_reported() {
     assert!(matches!(result, Err(Error::Handshake(_))), "{result:?}");
     let server = timeout(WAIT, server).await.unwrap().unwrap();
     assert!(matches!(server, Err(Error::Handshake(_))));
-    // wss:// is refused with a clear error rather than sent in clear.
-    let wss = wsstack::tokio::connect_url("wss://127.0.0.1:1/").await;
+    // connect_tcp refuses wss:// with a clear error rather than sending
+    // it in clear.
+    let request = ClientRequest::new("wss://127.0.0.1:1/").unwrap();
+    let wss = wsstack::tokio::connect_tcp(&request, Config::default()).await;
     assert!(matches!(wss, Err(Error::Handshake(_))));
 }

@@ -7,12 +7,22 @@ use std::time::{Duration, Instant};
 
 use super::deadline::Deadline;
 use super::proxy::{self, authority, Proxy, ProxySetting};
+use super::redirect::{redirect_of, Redirects};
 use super::{ClientError, MaybeTlsStream};
 use crate::connection::Config;
 use crate::driver::client_engine;
 use crate::extensions::{ExtensionFactory, SharedFactory};
-use crate::handshake::{ClientRequest, HandshakeError, Response, WsUrl};
+use crate::handshake::{ClientRequest, Response, WsUrl};
 use crate::{Connection, Error, Limits};
+
+/// One attempt's settings, decided before any I/O (by every driver).
+pub(crate) struct Plan {
+    pub(crate) request: ClientRequest,
+    pub(crate) url: WsUrl,
+    #[cfg(feature = "tls")]
+    pub(crate) tls: Option<std::sync::Arc<rustls::ClientConfig>>,
+    pub(crate) proxy: Option<Proxy>,
+}
 
 /// What one attempt ended with: a connection, or a redirect to follow.
 enum Outcome {
@@ -299,43 +309,68 @@ impl ClientBuilder {
     /// `http_proxy` (or `HTTP_PROXY`) for `ws://`, else `all_proxy` (or
     /// `ALL_PROXY`), unless `no_proxy` (or `NO_PROXY`) lists the host.
     pub fn connect(&self) -> Result<(Connection<MaybeTlsStream>, Response), Error> {
-        let first = WsUrl::parse(&self.url)?;
-        let mut url = first.clone();
-        let mut url_text = self.url.clone();
-        let mut followed = 0;
+        let mut redirects = Redirects::new(self.url(), self.max_redirects())?;
         loop {
-            let same_origin = url.host == first.host && url.port == first.port;
-            match self.attempt(&url_text, same_origin)? {
+            let plan = self.plan(&redirects)?;
+            match self.attempt(&plan)? {
                 Outcome::Connected(done) => return Ok(*done),
                 Outcome::Redirect { status, location } => {
-                    let Some(location) = location else {
-                        return Err(ClientError::Redirect {
-                            status,
-                            location: None,
-                        }
-                        .into());
-                    };
-                    if self.max_redirects == 0 {
-                        return Err(ClientError::Redirect {
-                            status,
-                            location: Some(location),
-                        }
-                        .into());
-                    }
-                    if followed == self.max_redirects {
-                        return Err(ClientError::TooManyRedirects {
-                            max: self.max_redirects,
-                            location,
-                        }
-                        .into());
-                    }
-                    followed += 1;
-                    url_text = redirect_target(&url, &location)?;
-                    log::debug!("following redirect {followed} ({status}) to {url_text}");
-                    url = WsUrl::parse(&url_text)?;
+                    redirects.follow(status, location)?;
                 }
             }
         }
+    }
+
+    /// Everything one attempt needs, decided before any I/O: the request,
+    /// the TLS configuration, the proxy.
+    pub(crate) fn plan(&self, redirects: &Redirects) -> Result<Plan, Error> {
+        self.config.validate()?;
+        let request = self.request(redirects.current(), redirects.same_origin())?;
+        let url = request.url().clone();
+        #[cfg(feature = "tls")]
+        let tls = match (url.secure, &self.tls) {
+            (false, Some(_)) => return Err(ClientError::TlsForPlainUrl.into()),
+            (false, None) => None,
+            (true, Some(config)) => Some(config.to_rustls()?),
+            (true, None) => Some(crate::tls::TlsClientConfig::new().to_rustls()?),
+        };
+        #[cfg(not(feature = "tls"))]
+        if url.secure {
+            return Err(ClientError::TlsNotBuilt.into());
+        }
+        let proxy = self.proxy_for(&url)?;
+        Ok(Plan {
+            request,
+            url,
+            #[cfg(feature = "tls")]
+            tls,
+            proxy,
+        })
+    }
+
+    /// The URL given to [`new`](ClientBuilder::new).
+    pub(crate) fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// How many redirects to follow.
+    pub(crate) fn max_redirects(&self) -> usize {
+        self.max_redirects
+    }
+
+    /// The client configuration (limits, timers).
+    pub(crate) fn connection_config(&self) -> Config {
+        self.config
+    }
+
+    /// The TCP connect timeout.
+    pub(crate) fn tcp_timeout(&self) -> Option<Duration> {
+        self.connect_timeout
+    }
+
+    /// The timeout of everything after TCP connect.
+    pub(crate) fn upgrade_timeout(&self) -> Option<Duration> {
+        self.handshake_timeout
     }
 
     fn request(&self, url: &str, same_origin: bool) -> Result<ClientRequest, Error> {
@@ -378,29 +413,15 @@ impl ClientBuilder {
         }
     }
 
-    fn attempt(&self, url_text: &str, same_origin: bool) -> Result<Outcome, Error> {
-        self.config.validate()?;
-        let request = self.request(url_text, same_origin)?;
-        let url = request.url().clone();
-        #[cfg(feature = "tls")]
-        let tls = match (url.secure, &self.tls) {
-            (false, Some(_)) => return Err(ClientError::TlsForPlainUrl.into()),
-            (false, None) => None,
-            (true, Some(config)) => Some(config.to_rustls()?),
-            (true, None) => Some(crate::tls::TlsClientConfig::new().to_rustls()?),
-        };
-        #[cfg(not(feature = "tls"))]
-        if url.secure {
-            return Err(ClientError::TlsNotBuilt.into());
-        }
-        let proxy = self.proxy_for(&url)?;
-        let tcp = match &proxy {
+    fn attempt(&self, plan: &Plan) -> Result<Outcome, Error> {
+        let (request, url, proxy) = (&plan.request, &plan.url, &plan.proxy);
+        let tcp = match proxy {
             Some(p) => connect_tcp(&p.host, p.port, self.connect_timeout)?,
             None => connect_tcp(&url.host, url.port, self.connect_timeout)?,
         };
         tcp.set_nodelay(true)?;
         let deadline = self.handshake_timeout.map(|t| Instant::now() + t);
-        if let Some(p) = &proxy {
+        if let Some(p) = proxy {
             p.tunnel(
                 &mut Deadline::new(&tcp, deadline),
                 &url.host,
@@ -410,10 +431,15 @@ impl ClientBuilder {
             .map_err(|e| self.timed_out(e, "proxy CONNECT"))?;
         }
         #[cfg(feature = "tls")]
-        let mut stream = match tls {
+        let mut stream = match &plan.tls {
             Some(config) => MaybeTlsStream::Tls(Box::new(
-                crate::tls::ClientTlsStream::connect_until(config, &url.host, tcp, deadline)
-                    .map_err(|e| self.timed_out(e, "TLS handshake"))?,
+                crate::tls::ClientTlsStream::connect_until(
+                    config.clone(),
+                    &url.host,
+                    tcp,
+                    deadline,
+                )
+                .map_err(|e| self.timed_out(e, "TLS handshake"))?,
             )),
             None => MaybeTlsStream::Plain(tcp),
         };
@@ -421,28 +447,27 @@ impl ClientBuilder {
         let mut stream = MaybeTlsStream::Plain(tcp);
 
         let mut io = Deadline::new(&mut stream, deadline);
-        let up = match crate::io::connect(&mut io, &request) {
+        let up = match crate::io::connect(&mut io, request) {
             Ok(up) => up,
-            Err(Error::Handshake(HandshakeError::UnexpectedStatus {
-                status,
-                reason,
-                location,
-            })) if (300..400).contains(&status) => {
-                log::debug!("{url_text}: {status} {reason}, Location {location:?}");
-                return Ok(Outcome::Redirect { status, location });
+            Err(e) => {
+                return match redirect_of(e) {
+                    Ok((status, location)) => Ok(Outcome::Redirect { status, location }),
+                    Err(e) => Err(self.timed_out(tls_error(e, &url.host), "WebSocket handshake")),
+                }
             }
-            Err(e) => return Err(self.timed_out(tls_error(e, &url.host), "WebSocket handshake")),
         };
         let (response, negotiated, buffered) = (up.response, up.negotiated, up.buffered);
         stream.set_write_timeout(self.write_timeout)?;
-        let engine = client_engine(self.config, &request, &negotiated)?;
+        let engine = client_engine(self.config, request, &negotiated)?;
         let mut conn = Connection::from_engine(stream, engine, &buffered);
         conn.drive_timers();
         conn.set_read_timeout(self.read_timeout);
         Ok(Outcome::Connected(Box::new((conn, response))))
     }
 
-    fn timed_out(&self, e: Error, stage: &'static str) -> Error {
+    /// `e`, or a [`ClientError::Timeout`] for `stage` if `e` is the
+    /// handshake timeout passing.
+    pub(crate) fn timed_out(&self, e: Error, stage: &'static str) -> Error {
         match (e, self.handshake_timeout) {
             (Error::Io(io), Some(after)) if io.kind() == std::io::ErrorKind::TimedOut => {
                 ClientError::Timeout { stage, after }.into()
@@ -455,7 +480,7 @@ impl ClientBuilder {
 /// An I/O error carrying a TLS error (e.g. the server's alert refusing our
 /// client certificate, which TLS 1.3 delivers after the handshake) as
 /// [`Error::Tls`].
-fn tls_error(e: Error, _host: &str) -> Error {
+pub(crate) fn tls_error(e: Error, _host: &str) -> Error {
     #[cfg(feature = "tls")]
     if let Error::Io(io) = e {
         return match crate::tls::TlsError::from_io(io, _host) {
@@ -489,7 +514,17 @@ fn connect_tcp(host: &str, port: u16, timeout: Option<Duration>) -> Result<TcpSt
             }
         }
     }
-    Err(match (last, timeout) {
+    Err(tcp_failure(target, last, timeout))
+}
+
+/// Why no TCP connection to `target` opened: no address, the timeout, or
+/// the last attempt's error (the same answer from every driver).
+pub(crate) fn tcp_failure(
+    target: String,
+    last: Option<std::io::Error>,
+    timeout: Option<Duration>,
+) -> Error {
+    match (last, timeout) {
         (None, _) => ClientError::Resolve {
             target,
             error: std::io::Error::new(std::io::ErrorKind::NotFound, "no address"),
@@ -502,77 +537,12 @@ fn connect_tcp(host: &str, port: u16, timeout: Option<Duration>) -> Result<TcpSt
         }
         (Some(error), _) => ClientError::Connect { target, error },
     }
-    .into())
-}
-
-/// The URL a redirect from `from` to `location` leads to, with `http(s)`
-/// mapped to `ws(s)`.
-fn redirect_target(from: &WsUrl, location: &str) -> Result<String, ClientError> {
-    let bad = |reason: &str| ClientError::BadRedirect {
-        location: location.to_owned(),
-        reason: reason.to_owned(),
-    };
-    let scheme = if from.secure { "wss" } else { "ws" };
-    let base = url::Url::parse(&format!(
-        "{scheme}://{}{}",
-        from.host_header(),
-        from.resource
-    ))
-    .map_err(|e| bad(&e.to_string()))?;
-    let mut next = base.join(location).map_err(|e| bad(&e.to_string()))?;
-    next.set_fragment(None);
-    let secure = match next.scheme() {
-        "ws" | "http" => false,
-        "wss" | "https" => true,
-        other => {
-            return Err(bad(&format!(
-                "scheme {other:?} is not ws, wss, http or https"
-            )))
-        }
-    };
-    if from.secure && !secure {
-        return Err(bad(
-            "it leads from wss:// to ws://, which would send in plaintext",
-        ));
-    }
-    let rest = next
-        .as_str()
-        .split_once("://")
-        .map(|(_, rest)| rest.to_owned())
-        .ok_or_else(|| bad("no authority"))?;
-    Ok(format!("{}://{rest}", if secure { "wss" } else { "ws" }))
+    .into()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn redirect_targets() {
-        let from = WsUrl::parse("wss://a.example:8443/x/y?q").unwrap();
-        assert_eq!(
-            redirect_target(&from, "/z").unwrap(),
-            "wss://a.example:8443/z"
-        );
-        assert_eq!(
-            redirect_target(&from, "w").unwrap(),
-            "wss://a.example:8443/x/w"
-        );
-        assert_eq!(
-            redirect_target(&from, "https://b.example/p#f").unwrap(),
-            "wss://b.example/p"
-        );
-        assert!(redirect_target(&from, "ws://b.example/").is_err());
-        assert!(redirect_target(&from, "http://b.example/").is_err());
-        assert!(redirect_target(&from, "ftp://b.example/").is_err());
-        let plain = WsUrl::parse("ws://a/").unwrap();
-        assert_eq!(redirect_target(&plain, "//c/d").unwrap(), "ws://c/d");
-        assert_eq!(redirect_target(&plain, "wss://b/").unwrap(), "wss://b/");
-        assert_eq!(
-            redirect_target(&plain, "http://b:81/").unwrap(),
-            "ws://b:81/"
-        );
-    }
 
     #[test]
     fn debug_hides_passwords() {

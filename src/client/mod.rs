@@ -22,10 +22,11 @@
 //! # Ok::<(), wsstack::Error>(())
 //! ```
 
-mod builder;
+pub(crate) mod builder;
 pub(crate) mod deadline;
 mod error;
-mod proxy;
+pub(crate) mod proxy;
+pub(crate) mod redirect;
 mod stream;
 
 pub use builder::ClientBuilder;

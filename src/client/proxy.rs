@@ -93,15 +93,9 @@ impl Proxy {
         authority(&self.host, self.port)
     }
 
-    /// Ask the proxy, over `io`, for a tunnel to `host:port` and read its
-    /// answer without consuming a byte past it.
-    pub(crate) fn tunnel<S: Read + Write>(
-        &self,
-        io: &mut S,
-        host: &str,
-        port: u16,
-        limits: &Limits,
-    ) -> Result<(), Error> {
+    /// Start a CONNECT tunnel to `host:port`: the sans-I/O state that
+    /// reads the proxy's answer, and the request to write.
+    pub(crate) fn start_tunnel(&self, host: &str, port: u16, limits: &Limits) -> (Tunnel, Vec<u8>) {
         let target = authority(host, port);
         let mut request = format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n");
         if let Some((user, password)) = &self.credentials {
@@ -111,53 +105,113 @@ impl Proxy {
             ));
         }
         request.push_str("\r\n");
-        io.write_all(request.as_bytes())?;
-        io.flush()?;
-        let malformed = |detail: &str| {
-            Error::Client(ClientError::ProxyMalformed {
-                proxy: self.name(),
-                detail: detail.to_owned(),
-            })
+        let tunnel = Tunnel {
+            proxy: self.clone(),
+            head: Vec::new(),
+            max_head: limits.max_handshake_bytes,
+            max_headers: limits.max_headers,
         };
-        // Byte by byte: what follows the head belongs to the tunnel.
-        let mut head = Vec::new();
-        let mut byte = [0u8; 1];
-        while !head.ends_with(b"\r\n\r\n") {
-            if head.len() >= limits.max_handshake_bytes {
-                return Err(malformed("answer head too large"));
-            }
-            match io.read(&mut byte) {
-                Ok(0) if head.is_empty() => {
-                    return Err(malformed("closed the connection without answering"))
+        (tunnel, request.into_bytes())
+    }
+
+    /// Ask the proxy, over `io`, for a tunnel to `host:port` and read its
+    /// answer without consuming a byte past it (the blocking driver of
+    /// [`Tunnel`]).
+    pub(crate) fn tunnel<S: Read + Write>(
+        &self,
+        io: &mut S,
+        host: &str,
+        port: u16,
+        limits: &Limits,
+    ) -> Result<(), Error> {
+        let (mut tunnel, request) = self.start_tunnel(host, port, limits);
+        io.write_all(&request)?;
+        io.flush()?;
+        let mut buf = [0u8; 4];
+        loop {
+            let want = tunnel.want();
+            match io.read(&mut buf[..want]) {
+                Ok(n) => {
+                    if tunnel.receive(&buf[..n])? {
+                        return Ok(());
+                    }
                 }
-                Ok(0) => return Err(malformed("closed the connection mid-answer")),
-                Ok(_) => head.push(byte[0]),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(Error::Io(e)),
             }
         }
-        let mut headers = vec![httparse::EMPTY_HEADER; limits.max_headers];
+    }
+}
+
+/// Reading a proxy's answer to CONNECT, without I/O: the caller reads at
+/// most [`want`](Tunnel::want) bytes at a time, so not a byte past the
+/// answer's head (which belongs to the tunnel) is ever consumed.
+#[derive(Debug)]
+pub(crate) struct Tunnel {
+    proxy: Proxy,
+    head: Vec<u8>,
+    max_head: usize,
+    max_headers: usize,
+}
+
+impl Tunnel {
+    /// How many bytes may be read next: the fewest that could complete
+    /// the head's final `\r\n\r\n`.
+    pub(crate) fn want(&self) -> usize {
+        const END: &[u8] = b"\r\n\r\n";
+        (1..END.len())
+            .rev()
+            .find(|&k| self.head.ends_with(&END[..k]))
+            .map_or(END.len(), |k| END.len() - k)
+    }
+
+    /// Take bytes read (at most [`want`](Tunnel::want); none means the
+    /// proxy closed the connection). `Ok(true)` once the tunnel is open.
+    pub(crate) fn receive(&mut self, bytes: &[u8]) -> Result<bool, Error> {
+        if bytes.is_empty() {
+            return Err(self.malformed(if self.head.is_empty() {
+                "closed the connection without answering"
+            } else {
+                "closed the connection mid-answer"
+            }));
+        }
+        self.head.extend_from_slice(bytes);
+        if !self.head.ends_with(b"\r\n\r\n") {
+            if self.head.len() >= self.max_head {
+                return Err(self.malformed("answer head too large"));
+            }
+            return Ok(false);
+        }
+        let mut headers = vec![httparse::EMPTY_HEADER; self.max_headers];
         let mut response = httparse::Response::new(&mut headers);
-        match response.parse(&head) {
+        match response.parse(&self.head) {
             Ok(httparse::Status::Complete(_)) => {}
-            Ok(httparse::Status::Partial) => return Err(malformed("incomplete answer")),
-            Err(e) => return Err(malformed(&e.to_string())),
+            Ok(httparse::Status::Partial) => return Err(self.malformed("incomplete answer")),
+            Err(e) => return Err(self.malformed(&e.to_string())),
         }
         let status = response.code.unwrap_or(0);
         let reason = response.reason.unwrap_or("").to_owned();
+        let proxy = self.proxy.name();
         match status {
-            200..=299 => Ok(()),
+            200..=299 => Ok(true),
             401 | 407 => Err(Error::Client(ClientError::ProxyAuthRequired {
-                proxy: self.name(),
+                proxy,
                 status,
-                credentials_sent: self.credentials.is_some(),
+                credentials_sent: self.proxy.credentials.is_some(),
             })),
             _ => Err(Error::Client(ClientError::ProxyRefused {
-                proxy: self.name(),
+                proxy,
                 status,
                 reason,
             })),
         }
+    }
+
+    fn malformed(&self, detail: &str) -> Error {
+        Error::Client(ClientError::ProxyMalformed {
+            proxy: self.proxy.name(),
+            detail: detail.to_owned(),
+        })
     }
 }
 
@@ -263,6 +317,65 @@ fn in_block(ip: IpAddr, net: IpAddr, bits: u8) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Feed `answer` as a driver would, `want` bytes at a time; returns
+    /// the outcome and how many bytes were consumed.
+    fn feed(answer: &[u8]) -> (Result<bool, Error>, usize) {
+        let proxy = Proxy::parse("http://u:p@proxy:3128").unwrap();
+        let (mut tunnel, request) = proxy.start_tunnel("h", 443, &Limits::default());
+        let text = String::from_utf8(request).unwrap();
+        assert!(text.starts_with("CONNECT h:443 HTTP/1.1\r\nHost: h:443\r\n"));
+        assert!(text.contains("Proxy-Authorization: Basic dTpw\r\n"));
+        let mut at = 0;
+        loop {
+            let n = tunnel.want().min(answer.len() - at);
+            let chunk = &answer[at..at + n];
+            at += n;
+            match tunnel.receive(chunk) {
+                Ok(false) => {}
+                done => return (done, at),
+            }
+        }
+    }
+
+    #[test]
+    fn tunnel_answers_are_read_to_the_head_and_no_further() {
+        let ok = b"HTTP/1.1 200 Connection established\r\nVia: x\r\n\r\n\x81\x00";
+        let (done, used) = feed(ok);
+        assert!(done.unwrap());
+        assert_eq!(used, ok.len() - 2, "the tunnel's first bytes are left");
+        let (done, _) = feed(b"HTTP/1.1 407 Auth\r\n\r\n");
+        assert!(matches!(
+            done,
+            Err(Error::Client(ClientError::ProxyAuthRequired {
+                status: 407,
+                credentials_sent: true,
+                ..
+            }))
+        ));
+        let (done, _) = feed(b"HTTP/1.1 403 No\r\n\r\n");
+        assert!(matches!(
+            done,
+            Err(Error::Client(ClientError::ProxyRefused { status: 403, .. }))
+        ));
+        let (done, _) = feed(b"HTTP/1.1 200 OK\r\n");
+        assert!(matches!(
+            done,
+            Err(Error::Client(ClientError::ProxyMalformed { .. }))
+        ));
+        let (done, _) = feed(b"");
+        assert!(matches!(
+            done,
+            Err(Error::Client(ClientError::ProxyMalformed { .. }))
+        ));
+        let endless = vec![b'a'; 64 * 1024];
+        let (done, used) = feed(&endless);
+        assert!(matches!(
+            done,
+            Err(Error::Client(ClientError::ProxyMalformed { .. }))
+        ));
+        assert_eq!(used, Limits::default().max_handshake_bytes);
+    }
 
     #[test]
     fn proxy_urls() {

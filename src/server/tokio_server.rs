@@ -110,12 +110,6 @@ struct Ctx<H: Handler> {
 
 impl TokioServer {
     pub(crate) fn bind(options: ServerBuilder) -> Result<TokioServer, Error> {
-        #[cfg(feature = "tls")]
-        if options.tls.is_some() {
-            return Err(Error::Config(crate::config::ConfigError::new(
-                "the tokio server does not serve wss:// yet: use the threaded or event-loop server for ServerBuilder::tls",
-            )));
-        }
         let listener = options.listen()?;
         listener.set_nonblocking(true)?;
         Ok(TokioServer {
@@ -247,20 +241,43 @@ impl Drop for Live<'_> {
     }
 }
 
-async fn serve_conn<H: Handler>(
-    mut tcp: TcpStream,
-    peer: SocketAddr,
-    ctx: Arc<Ctx<H>>,
-    refuse: bool,
-) {
+async fn serve_conn<H: Handler>(tcp: TcpStream, peer: SocketAddr, ctx: Arc<Ctx<H>>, refuse: bool) {
     let _live = Live(&ctx.live);
-    let (handler, options, state) = (&ctx.handler, &ctx.options, &*ctx.state);
+    let _refusing = refuse.then(|| Live(&ctx.refusing));
     let _ = tcp.set_nodelay(true);
-    let read = ::tokio::time::timeout(
-        options.handshake_timeout,
-        read_request(&mut tcp, options.handshake.limits),
-    )
-    .await;
+    // The TLS handshake and the upgrade request, together, by then.
+    let deadline = ::tokio::time::Instant::now() + ctx.options.handshake_timeout;
+    #[cfg(feature = "tls")]
+    if let Some(config) = &ctx.options.tls {
+        let acceptor = tokio_rustls::TlsAcceptor::from(config.clone());
+        match ::tokio::time::timeout_at(deadline, acceptor.accept(tcp)).await {
+            Ok(Ok(tls)) => serve_ws(tls, peer, &ctx, refuse, deadline).await,
+            Ok(Err(e)) => {
+                let e = crate::tls::handshake_error(e, &peer.to_string(), false);
+                log::debug!("TLS handshake with {peer} failed: {e}");
+                ctx.state.refused.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(_) => {
+                log::debug!("TLS handshake with {peer} timed out");
+                ctx.state.refused.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        return;
+    }
+    serve_ws(tcp, peer, &ctx, refuse, deadline).await;
+}
+
+/// Serve one connection, plain or TLS: the upgrade, then the client.
+async fn serve_ws<H: Handler, S: AsyncRead + AsyncWrite + Unpin>(
+    mut tcp: S,
+    peer: SocketAddr,
+    ctx: &Arc<Ctx<H>>,
+    refuse: bool,
+    deadline: ::tokio::time::Instant,
+) {
+    let (handler, options, state) = (&ctx.handler, &ctx.options, &*ctx.state);
+    let read =
+        ::tokio::time::timeout_at(deadline, read_request(&mut tcp, options.handshake.limits)).await;
     if refuse {
         // Over the connection limit (counted as refused on accept): answer
         // the request, if one came in time, with 503.
@@ -268,7 +285,6 @@ async fn serve_conn<H: Handler>(
             let busy = Rejection::status(503).with_header("Retry-After", "1");
             reject(&mut tcp, busy).await;
         }
-        ctx.refusing.fetch_sub(1, Ordering::SeqCst);
         return;
     }
     let (request, rest) = match read {

@@ -45,6 +45,7 @@ use std::sync::Arc;
 pub use client::{RootCertificates, TlsClientConfig};
 pub use error::TlsError;
 pub use server::TlsServerConfig;
+pub(crate) use stream::handshake_error;
 pub use stream::{ClientTlsStream, ServerTlsStream, TlsStream};
 
 /// Re-export of the [rustls](https://docs.rs/rustls) version in use, for

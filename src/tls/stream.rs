@@ -68,13 +68,7 @@ impl ClientTlsStream {
             .map_err(|_| TlsError::InvalidServerName(host.to_owned()))?;
         let mut conn =
             ClientConnection::new(config, name).map_err(|e| TlsError::from_rustls(e, host))?;
-        handshake(&mut conn, &tcp, deadline, host).map_err(|e| match e {
-            Error::Tls(TlsError::Rustls(rustls::Error::InvalidMessage(m))) => {
-                Error::Tls(TlsError::NotTls(format!("{m:?}")))
-            }
-            Error::Io(e) if closed(&e) => Error::Tls(TlsError::HandshakeClosed),
-            other => other,
-        })?;
+        handshake(&mut conn, &tcp, deadline).map_err(|e| handshake_error(e, host, true))?;
         Ok(TlsStream {
             inner: StreamOwned::new(conn, tcp),
             peer: host.to_owned(),
@@ -93,10 +87,7 @@ impl ServerTlsStream {
             .map_or_else(|_| "the client".to_owned(), |a| a.to_string());
         let mut conn =
             ServerConnection::new(config).map_err(|e| TlsError::from_rustls(e, &peer))?;
-        handshake(&mut conn, &tcp, deadline, &peer).map_err(|e| match e {
-            Error::Io(e) if closed(&e) => Error::Tls(TlsError::HandshakeClosed),
-            other => other,
-        })?;
+        handshake(&mut conn, &tcp, deadline).map_err(|e| handshake_error(e, &peer, false))?;
         Ok(TlsStream {
             inner: StreamOwned::new(conn, tcp),
             peer,
@@ -109,31 +100,35 @@ impl ServerTlsStream {
     }
 }
 
-fn closed(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionReset
-    )
+/// The error a failed TLS handshake with `peer` reports, on every driver
+/// (blocking or async): the TLS error it carries, a peer that closed
+/// mid-handshake, or (`client` side) a server that does not speak TLS.
+pub(crate) fn handshake_error(e: io::Error, peer: &str, client: bool) -> Error {
+    match TlsError::from_io(e, peer) {
+        Ok(TlsError::Rustls(rustls::Error::InvalidMessage(m))) if client => {
+            Error::Tls(TlsError::NotTls(format!("{m:?}")))
+        }
+        Ok(tls) => Error::Tls(tls),
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionReset
+            ) =>
+        {
+            Error::Tls(TlsError::HandshakeClosed)
+        }
+        Err(e) => Error::Io(e),
+    }
 }
 
-fn handshake<C, D>(
-    conn: &mut C,
-    tcp: &TcpStream,
-    deadline: Option<Instant>,
-    peer: &str,
-) -> Result<(), Error>
+fn handshake<C, D>(conn: &mut C, tcp: &TcpStream, deadline: Option<Instant>) -> io::Result<()>
 where
     C: DerefMut + Deref<Target = ConnectionCommon<D>>,
     D: SideData + 'static,
 {
     let mut io = Deadline::new(tcp, deadline);
     while conn.is_handshaking() {
-        if let Err(e) = conn.complete_io(&mut io) {
-            return Err(match TlsError::from_io(e, peer) {
-                Ok(tls) => Error::Tls(tls),
-                Err(io) => Error::Io(io),
-            });
-        }
+        conn.complete_io(&mut io)?;
     }
     // Send what is still queued (e.g. the client's Finished under TLS 1.2).
     while conn.wants_write() {

@@ -3,10 +3,13 @@
 //! [`Sink`](futures_sink::Sink) for them, over any
 //! `AsyncRead + AsyncWrite + Unpin` transport.
 //!
+//! - [`connect_url`] and [`ClientBuilder::connect_async`](crate::ClientBuilder::connect_async)
+//!   connect in one call to a `ws://` or `wss://` URL (TLS through
+//!   tokio-rustls), with every setting of the blocking client: proxy,
+//!   redirects, timeouts, subprotocols, permessage-deflate.
 //! - [`accept`] and [`connect`] run the opening handshake over a transport
 //!   you already have (a `TcpStream`, a TLS stream, an in-memory duplex);
-//!   [`connect_url`] and [`connect_tcp`] open a TCP connection for a
-//!   `ws://` URL first.
+//!   [`connect_tcp`] opens a plain TCP connection for a `ws://` request.
 //! - [`Upgrade`] hands a request that hyper or axum parsed to wsstack's
 //!   handshake layer, then wraps the upgraded connection.
 //! - [`WebSocketStream::split`] gives halves for two tasks.
@@ -58,6 +61,7 @@
 //! # }
 //! ```
 
+mod client;
 mod conn;
 mod handshake;
 pub(crate) mod linger;
@@ -65,6 +69,7 @@ mod split;
 mod stream;
 mod upgrade;
 
+pub use client::MaybeTlsStream;
 pub use split::{ReadHalf, WriteHalf};
 pub use stream::WebSocketStream;
 pub use upgrade::Upgrade;
@@ -148,16 +153,17 @@ pub async fn connect<S: AsyncRead + AsyncWrite + Unpin>(
 }
 
 /// Connect over TCP to the host and port of `request`'s URL (with
-/// `TCP_NODELAY`) and run the client handshake. `wss://` needs TLS, which
-/// this function does not do yet: open the TLS stream yourself and pass it
-/// to [`connect`].
+/// `TCP_NODELAY`) and run the client handshake. A `wss://` request is
+/// refused (never sent in plaintext): use
+/// [`ClientBuilder::connect_async`](crate::ClientBuilder::connect_async),
+/// or open the TLS stream yourself and pass it to [`connect`].
 pub async fn connect_tcp(
     request: &ClientRequest,
     config: Config,
 ) -> Result<WebSocketStream<TcpStream>, Error> {
     if request.url().secure {
         return Err(Error::Handshake(HandshakeError::InvalidUrl(
-            "wss:// needs TLS: pass a TLS stream to wsstack::tokio::connect".into(),
+            "connect_tcp does not do TLS: use ClientBuilder::connect_async for wss://".into(),
         )));
     }
     let tcp = TcpStream::connect(request.address()).await?;
@@ -165,15 +171,20 @@ pub async fn connect_tcp(
     connect(tcp, request, config).await
 }
 
-/// Connect to a `ws://` URL with the default request and configuration
-/// (no extensions, default limits and timers).
+/// Connect to a `ws://` or `wss://` URL with the default settings of
+/// [`ClientBuilder`](crate::ClientBuilder): permessage-deflate offered,
+/// credentials from the URL sent with HTTP Basic, Mozilla's bundled roots
+/// for `wss://`, the proxy from the environment, 30 s connect and
+/// handshake timeouts. The server's response is kept:
+/// [`WebSocketStream::response`].
 ///
 /// ```no_run
 /// # async fn run() -> Result<(), wsstack::Error> {
-/// let ws = wsstack::tokio::connect_url("ws://127.0.0.1:9001/chat").await?;
+/// let ws = wsstack::tokio::connect_url("wss://example.com/chat").await?;
+/// assert!(ws.get_ref().is_tls());
 /// # Ok(())
 /// # }
 /// ```
-pub async fn connect_url(url: &str) -> Result<WebSocketStream<TcpStream>, Error> {
-    connect_tcp(&ClientRequest::new(url)?, Config::default()).await
+pub async fn connect_url(url: &str) -> Result<WebSocketStream<MaybeTlsStream>, Error> {
+    Ok(crate::ClientBuilder::new(url).connect_async().await?.0)
 }

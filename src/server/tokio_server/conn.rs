@@ -49,7 +49,11 @@ impl Output {
 
     /// Write as much as the socket takes: `Ready(Ok(true))` if anything
     /// was written.
-    fn poll_write(&mut self, tcp: &mut TcpStream, cx: &mut Context<'_>) -> Poll<io::Result<bool>> {
+    fn poll_write<S: AsyncWrite + Unpin>(
+        &mut self,
+        tcp: &mut S,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<bool>> {
         let mut wrote = false;
         while self.pos < self.buf.len() {
             match Pin::new(&mut *tcp).poll_write(cx, &self.buf[self.pos..]) {
@@ -287,9 +291,12 @@ enum Wake {
     Failed(io::Error),
 }
 
-/// One open client.
-pub(super) struct Conn {
-    pub(super) tcp: TcpStream,
+/// One open client, over TCP or TLS.
+pub(super) struct Conn<S> {
+    pub(super) tcp: S,
+    /// Bytes were handed to the transport since it was last flushed (a
+    /// TLS session may hold them until then).
+    unflushed: bool,
     engine: Engine,
     out: Output,
     link: Arc<LinkShared>,
@@ -304,13 +311,14 @@ pub(super) struct Conn {
     flush_by: Option<Instant>,
 }
 
-impl Conn {
+impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     /// An open client over `tcp`, run by `engine`, with `out` to write
     /// first (the 101 response).
-    pub(super) fn new(tcp: TcpStream, engine: Engine, out: Output, link: Arc<LinkShared>) -> Conn {
+    pub(super) fn new(tcp: S, engine: Engine, out: Output, link: Arc<LinkShared>) -> Conn<S> {
         link.adjust(out.len(), 0);
         Conn {
             tcp,
+            unflushed: false,
             engine,
             out,
             link,
@@ -442,9 +450,17 @@ impl Conn {
             let before = self.out.len();
             match self.out.poll_write(&mut self.tcp, cx) {
                 Poll::Ready(Ok(_)) => {
+                    self.unflushed = true;
                     self.link.adjust(0, before - self.out.len());
                     return Poll::Ready(Wake::Work);
                 }
+                Poll::Ready(Err(e)) => return Poll::Ready(Wake::Failed(e)),
+                Poll::Pending => {}
+            }
+        }
+        if self.unflushed && !self.failed {
+            match Pin::new(&mut self.tcp).poll_flush(cx) {
+                Poll::Ready(Ok(())) => self.unflushed = false,
                 Poll::Ready(Err(e)) => return Poll::Ready(Wake::Failed(e)),
                 Poll::Pending => {}
             }
@@ -460,6 +476,11 @@ impl Conn {
                 }
                 Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {
                     cx.waker().wake_by_ref();
+                }
+                // TLS: the peer closed TCP without close_notify; the
+                // engine decides what a missing Close means.
+                Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                    return Poll::Ready(Wake::Eof)
                 }
                 Poll::Ready(Err(e)) => return Poll::Ready(Wake::Failed(e)),
                 Poll::Pending => {}
