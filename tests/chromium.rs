@@ -9,7 +9,8 @@
 //! and closes with 1000. Run once with permessage-deflate on (Chromium
 //! offers `permessage-deflate; client_max_window_bits`) and once with a
 //! server without extensions (`ws.extensions` must be ""). The same page
-//! also runs against the event-loop server, which serves the page itself.
+//! also runs against the event-loop and tokio servers, which serve the page
+//! themselves.
 //!
 //! Chromium runs with a fresh profile in a temp dir, in its own process
 //! group; the guard kills that group (by id) and removes the profile, also
@@ -543,14 +544,14 @@ fn chromium_with_permessage_deflate_and_without() {
 }
 
 // ---------------------------------------------------------------------------
-// The same page against the event-loop server, which serves the page itself
-// (`with_http_handler`).
+// The same page against the event-loop and the tokio servers, which serve
+// the page themselves (`with_http_handler`).
 
 #[cfg(feature = "mio")]
 mod event_loop {
     use super::*;
     use wsstack::handshake::Response;
-    use wsstack::server::{Client, Handler, ServerBuilder, ServerHandle};
+    use wsstack::server::{Client, Handler, ServerBuilder, ServerHandle, ServerKind};
 
     struct PageServer {
         reports: Mutex<Sender<Report>>,
@@ -600,9 +601,9 @@ mod event_loop {
         }
     }
 
-    /// The event-loop server serving both the page (`/`) and the WebSocket
+    /// A `kind` server serving both the page (`/`) and the WebSocket
     /// (`/ws`), and Chromium on the page.
-    fn run_event_loop(handshake: ServerConfig, tag: &str) -> Run {
+    fn run_server(kind: ServerKind, handshake: ServerConfig, tag: &str) -> Run {
         let _one = one_browser_at_a_time();
         let html = page("/ws");
         let handshake = handshake.with_http_handler(move |req| {
@@ -619,7 +620,7 @@ mod event_loop {
             .address("127.0.0.1:0")
             .handshake(handshake)
             .loops(1)
-            .bind_event_loop()
+            .bind(kind)
             .unwrap();
         let addr = server.local_addr().unwrap();
         struct Stop(ServerHandle);
@@ -642,21 +643,36 @@ mod event_loop {
         run
     }
 
-    #[test]
-    fn chromium_against_the_event_loop_server() {
-        let run = run_event_loop(
+    fn chromium_against(kind: ServerKind) {
+        let run = run_server(
+            kind,
             ServerConfig::new().with_extension(PerMessageDeflate::new()),
-            "event-loop-deflate",
+            &format!("{kind}-deflate"),
         );
         assert_all_echoes(&run);
         assert_eq!(run.offer, "permessage-deflate; client_max_window_bits");
         assert!(
             run.result.contains("\"extensions\":\"permessage-deflate\""),
-            "{}",
+            "{kind}: {}",
             run.result
         );
-        let run = run_event_loop(ServerConfig::new(), "event-loop-plain");
+        let run = run_server(kind, ServerConfig::new(), &format!("{kind}-plain"));
         assert_all_echoes(&run);
-        assert!(run.result.contains("\"extensions\":\"\""), "{}", run.result);
+        assert!(
+            run.result.contains("\"extensions\":\"\""),
+            "{kind}: {}",
+            run.result
+        );
+    }
+
+    #[test]
+    fn chromium_against_the_event_loop_server() {
+        chromium_against(ServerKind::EventLoop);
+    }
+
+    #[cfg(feature = "tokio")]
+    #[test]
+    fn chromium_against_the_tokio_server() {
+        chromium_against(ServerKind::Tokio);
     }
 }

@@ -1,4 +1,4 @@
-//! Our servers (event-loop and threaded) serving `wss://`: Python
+//! Our servers (event-loop, threaded and tokio) serving `wss://`: Python
 //! `websockets` and Node `ws` clients trusting the test CA, with and
 //! without permessage-deflate; our own client with large and pipelined
 //! messages; and the `echo_server` example with `--cert/--key`.
@@ -138,6 +138,11 @@ fn wss_threaded_server_with_python_and_node_clients() {
     interop(ServerKind::Threaded);
 }
 
+#[test]
+fn wss_tokio_server_with_python_and_node_clients() {
+    interop(ServerKind::Tokio);
+}
+
 /// Our own client, sending more than one socket read at a time: a 1 MiB
 /// message, then 8 × 100 KB back to back before reading any echo.
 /// (Regression: the threaded server fed rustls a 16 KiB socket read in one
@@ -220,7 +225,11 @@ impl Example {
 #[test]
 fn echo_server_example_over_wss() {
     let pki = Pki::new();
-    for (kind, deflate) in [(ServerKind::EventLoop, false), (ServerKind::Threaded, true)] {
+    for (kind, deflate) in [
+        (ServerKind::EventLoop, false),
+        (ServerKind::Threaded, true),
+        (ServerKind::Tokio, true),
+    ] {
         let mut args = vec![
             "--cert",
             pki.server.cert.to_str().unwrap(),

@@ -379,3 +379,10 @@ fn bad_input_on_the_threaded_server() {
     bad_input_on_the_tls_port(ServerKind::Threaded, &pki);
     tls_client_on_the_plain_port(ServerKind::Threaded);
 }
+
+#[test]
+fn bad_input_on_the_tokio_server() {
+    let pki = Pki::new();
+    bad_input_on_the_tls_port(ServerKind::Tokio, &pki);
+    tls_client_on_the_plain_port(ServerKind::Tokio);
+}

@@ -361,7 +361,7 @@ fn chromium_without_the_pin(kind: ServerKind, pki: &Pki) {
 }
 
 #[test]
-fn chromium_over_wss_to_both_servers() {
+fn chromium_over_wss_to_every_server() {
     let pki = Pki::new();
     for kind in KINDS {
         chromium_trusting_the_spki(kind, &pki);

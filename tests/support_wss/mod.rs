@@ -21,8 +21,12 @@ use wsstack::{CloseCode, Message};
 
 use crate::support_tls::Pki;
 
-/// Both servers, in the order the tests run them.
-pub const KINDS: [ServerKind; 2] = [ServerKind::EventLoop, ServerKind::Threaded];
+/// Every server kind, in the order the tests run them.
+pub const KINDS: [ServerKind; 3] = [
+    ServerKind::EventLoop,
+    ServerKind::Threaded,
+    ServerKind::Tokio,
+];
 
 /// Bound on waiting for the handler to report something.
 pub const SEEN_TIMEOUT: Duration = Duration::from_secs(60);
