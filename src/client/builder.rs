@@ -348,6 +348,8 @@ impl ClientBuilder {
         })
     }
 
+    // The accessors below are for the async client (`src/tokio/client.rs`).
+
     /// The URL given to [`new`](ClientBuilder::new).
     pub(crate) fn url(&self) -> &str {
         &self.url
@@ -359,16 +361,19 @@ impl ClientBuilder {
     }
 
     /// The client configuration (limits, timers).
+    #[cfg(feature = "tokio")]
     pub(crate) fn connection_config(&self) -> Config {
         self.config
     }
 
     /// The TCP connect timeout.
+    #[cfg(feature = "tokio")]
     pub(crate) fn tcp_timeout(&self) -> Option<Duration> {
         self.connect_timeout
     }
 
     /// The timeout of everything after TCP connect.
+    #[cfg(feature = "tokio")]
     pub(crate) fn upgrade_timeout(&self) -> Option<Duration> {
         self.handshake_timeout
     }

@@ -45,6 +45,7 @@ use std::sync::Arc;
 pub use client::{RootCertificates, TlsClientConfig};
 pub use error::TlsError;
 pub use server::TlsServerConfig;
+#[cfg(feature = "tokio")]
 pub(crate) use stream::handshake_error;
 pub use stream::{ClientTlsStream, ServerTlsStream, TlsStream};
 
