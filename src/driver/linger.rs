@@ -12,9 +12,12 @@ use std::time::{Duration, Instant};
 /// ends a connection (after a failure, a timeout, a shutdown or a
 /// backpressure close) writes its Close, shuts down its write side, and
 /// then reads and discards whatever the peer still sends until the peer's
-/// FIN, the deadline, or the byte bound, whichever comes first; only then
-/// does it close the socket. The bounds stop a peer from holding the
-/// connection open forever.
+/// FIN or the deadline; only then does it close the socket. Past the byte
+/// bound it stops reading but still waits for the deadline: a peer that
+/// keeps sending (a flood the Close answers) is then held by TCP flow
+/// control until it reads our Close, instead of having it destroyed by a
+/// reset. The bounds stop a peer from holding the connection open
+/// forever, or from costing us more than the byte bound of reading.
 ///
 /// ```
 /// use std::time::{Duration, Instant};
@@ -22,7 +25,10 @@ use std::time::{Duration, Instant};
 /// let start = Instant::now();
 /// let mut linger = Linger::new(start, Duration::from_secs(2), 1 << 20);
 /// assert!(linger.discarded(4096));
-/// assert!(!linger.discarded(1 << 20)); // past the byte bound: stop now
+/// // Past the byte bound: stop reading, close at the deadline.
+/// assert!(!linger.discarded(1 << 20));
+/// assert!(linger.exhausted());
+/// assert!(!linger.expired(start + Duration::from_secs(1)));
 /// assert!(linger.expired(start + Duration::from_secs(3)));
 /// ```
 #[derive(Clone, Copy, Debug)]
@@ -45,7 +51,8 @@ impl Linger {
         }
     }
 
-    /// Count `n` discarded bytes; `false` once the byte bound is passed.
+    /// Count `n` discarded bytes; `false` once the byte bound is passed:
+    /// read no more, and close at the [`deadline`](Linger::deadline).
     pub fn discarded(&mut self, n: usize) -> bool {
         match self.left.checked_sub(n) {
             Some(left) => {
@@ -57,6 +64,11 @@ impl Linger {
                 false
             }
         }
+    }
+
+    /// Whether the byte bound has been passed (read no more).
+    pub fn exhausted(&self) -> bool {
+        self.left == 0
     }
 
     /// Whether the deadline has passed.

@@ -41,6 +41,8 @@ mod front;
 mod handler;
 mod hub;
 #[cfg(any(feature = "mio", feature = "tokio"))]
+mod output;
+#[cfg(any(feature = "mio", feature = "tokio"))]
 mod queued;
 mod shared;
 mod threaded;

@@ -7,7 +7,7 @@
 
 mod conn;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::future::Future;
 use std::io;
 use std::mem::MaybeUninit;
@@ -37,7 +37,8 @@ use crate::handshake::Rejection;
 use crate::tokio::linger::linger_close;
 use crate::tokio::{now, read_request, reject};
 
-use conn::{Conn, LinkShared, Output, TokioLink};
+use super::output::Output;
+use conn::{Conn, LinkShared, TokioLink};
 
 /// At most this many tasks answer refused connections at once; beyond
 /// that, refused connections are simply closed.
@@ -318,7 +319,7 @@ async fn serve_ws<H: Handler, S: AsyncRead + AsyncWrite + Unpin>(
         }
     };
     let mut out = Output::default();
-    out.push(&accepted.to_bytes());
+    out.push(accepted.to_bytes());
     engine.receive(&rest);
     // Start the engine's clock so its timers (ping, idle) are armed.
     engine.handle_timeout(now());

@@ -54,6 +54,10 @@ impl Lingering {
                 Poll::Ready(Err(_)) => return Poll::Ready(()),
             }
         }
+        if self.linger.exhausted() {
+            // Past the byte bound: read no more; the deadline ends it.
+            return self.poll_deadline(cx);
+        }
         let mut chunk = [MaybeUninit::<u8>::uninit(); DISCARD_CHUNK];
         loop {
             let mut buf = ReadBuf::uninit(&mut chunk);
@@ -61,7 +65,9 @@ impl Lingering {
                 Poll::Ready(Ok(())) if buf.filled().is_empty() => return Poll::Ready(()),
                 Poll::Ready(Ok(())) => {
                     if !self.linger.discarded(buf.filled().len()) {
-                        return Poll::Ready(());
+                        // Flow control holds a peer still sending until it
+                        // reads our Close, up to the deadline.
+                        return self.poll_deadline(cx);
                     }
                 }
                 Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}

@@ -2,6 +2,11 @@
 
 use super::*;
 
+/// Messages shorter than this are copied by
+/// [`send_owned`](Engine::send_owned): one more buffer to write costs more
+/// than the copy.
+const OWNED_MIN: usize = 4096;
+
 impl Engine {
     pub(super) fn check_open(&self) -> Result<(), UsageError> {
         if self.close_sent || self.closed || self.failure.is_some() {
@@ -35,6 +40,60 @@ impl Engine {
             return Err(UsageError::MessageInProgress);
         }
         self.send_frames(message.kind(), message.as_bytes(), false)
+    }
+
+    /// Send a whole message given by value, without copying its payload
+    /// where it can go on the wire as one frame that no extension
+    /// transforms (a client masks it in place): the frame header is queued
+    /// for [`poll_transmit`](Engine::poll_transmit) and the payload is
+    /// handed back, to be written right after what `poll_transmit` gives
+    /// now. Otherwise (a short message, fragmentation, an extension such
+    /// as permessage-deflate) the message is queued like
+    /// [`send`](Engine::send) and `None` is returned.
+    ///
+    /// ```
+    /// use wsstack::connection::{Config, Engine};
+    /// use wsstack::Message;
+    ///
+    /// let mut engine = Engine::server(Config::default())?;
+    /// let payload = engine.send_owned(Message::Binary(vec![7; 100_000]))?;
+    /// let mut wire = Vec::new();
+    /// engine.poll_transmit(&mut wire);
+    /// assert_eq!(wire.len(), 10); // the header only
+    /// assert_eq!(payload.map(|p| p.len()), Some(100_000));
+    /// # Ok::<(), wsstack::Error>(())
+    /// ```
+    pub fn send_owned(&mut self, message: Message) -> Result<Option<Vec<u8>>, UsageError> {
+        self.check_open()?;
+        if self.sending.is_some() {
+            return Err(UsageError::MessageInProgress);
+        }
+        let len = message.len();
+        let one_frame = self.config.fragment_size.is_none_or(|size| len <= size);
+        if len < OWNED_MIN || !one_frame || !self.extensions.is_empty() {
+            self.send_frames(message.kind(), message.as_bytes(), true)?;
+            return Ok(None);
+        }
+        let opcode = message.kind().opcode();
+        let mut payload = message.into_bytes();
+        let mask = match self.role {
+            Role::Client => Some(self.mask.next_key()),
+            Role::Server => None,
+        };
+        let header = FrameHeader {
+            fin: true,
+            rsv1: false,
+            rsv2: false,
+            rsv3: false,
+            opcode,
+            mask,
+            payload_len: len as u64,
+        };
+        header.write_to(&mut self.out);
+        if let Some(key) = mask {
+            apply_mask(&mut payload, key, 0);
+        }
+        Ok(Some(payload))
     }
 
     pub(super) fn send_data(&mut self, kind: MessageKind, data: &[u8]) -> Result<(), UsageError> {

@@ -11,13 +11,12 @@
 
 mod handshake;
 mod link;
-mod output;
 mod pump;
 mod reactor;
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
-use std::io::{self, IoSlice, Read, Write};
+use std::io::{self, Read};
 use std::net::{Shutdown, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -38,8 +37,8 @@ use crate::error::Error;
 use crate::frame::CloseCode;
 
 use super::queued::Queued;
+use crate::server::output::Output;
 use link::{EventLoopLink, LinkShared, LoopShared};
-use output::Output;
 use reactor::LoopCtx;
 
 const LISTENER: Token = Token(usize::MAX - 1);
@@ -47,13 +46,9 @@ const WAKER: Token = Token(usize::MAX);
 /// Timer granularity: deadlines (handshake, ping, idle, close, linger) are
 /// checked this often.
 const TICK: Duration = Duration::from_millis(100);
-/// Encode queued messages only while less than this is waiting to be
-/// written, so control frames never wait behind a long queue.
-const OUT_LOW: usize = 64 * 1024;
 /// Bytes read from one socket per readiness event before others get a turn.
 const READ_BUDGET: usize = 1 << 20;
 const READ_BUF: usize = 64 * 1024;
-const MAX_IOV: usize = 64;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())

@@ -63,6 +63,10 @@ impl<H: Handler> LoopCtx<H> {
         let Some(conn) = self.conns[slot].as_mut() else {
             return;
         };
+        if matches!(&conn.phase, Phase::Lingering(linger) if linger.exhausted()) {
+            // Past the byte bound: read no more; the deadline ends it.
+            return;
+        }
         let mut finished = false;
         loop {
             match conn.socket.read(&mut self.buf) {
@@ -74,8 +78,10 @@ impl<H: Handler> LoopCtx<H> {
                 Ok(n) => {
                     if let Phase::Lingering(linger) = &mut conn.phase {
                         if !linger.discarded(n) {
-                            finished = true;
-                            break;
+                            // Read no more: flow control holds a peer still
+                            // sending until it reads our Close, up to the
+                            // deadline.
+                            return;
                         }
                     }
                 }
@@ -298,40 +304,12 @@ impl EngineAccess for LoopAccess<'_> {
     }
 }
 
-/// Move queued messages through the engine into the output, while the
-/// output is short (or all of them).
+/// Move queued messages into the output (the shared
+/// [`encode_queued`](crate::server::queued::encode_queued)), counting
+/// them for senders on other threads.
 fn encode_queued(output: &mut Output, engine: &mut Engine, link: &LinkShared, all: bool) {
-    loop {
-        if !all && output.len >= OUT_LOW {
-            return;
-        }
-        let Some((queued, id)) = lock(&link.queue).pop_front() else {
-            return;
-        };
-        let before = output.len;
-        let sent = match &queued {
-            Queued::Message(message) => {
-                let sent = engine.send(message);
-                output.take_from(engine);
-                sent
-            }
-            Queued::Prepared(prepared) => {
-                // Whatever the engine queued before (pongs) goes first.
-                output.take_from(engine);
-                engine
-                    .send_prepared(prepared)
-                    .map(|bytes| output.push_shared(bytes))
-            }
-        };
-        // The message leaves the queue's count and joins the output's in
-        // one step, so a sender on another thread never sees it twice or
-        // not at all.
-        let added = output.len - before;
+    crate::server::queued::encode_queued(output, engine, &link.queue, all, |added, removed| {
         link.out_bytes.fetch_add(added, Ordering::Relaxed);
-        crate::server::queued::adjust(&link.buffered, added, queued.len());
-        if sent.is_ok() {
-            output.mark(id);
-        }
-        // Else the connection is closing: nothing more can be sent.
-    }
+        crate::server::queued::adjust(&link.buffered, added, removed);
+    });
 }

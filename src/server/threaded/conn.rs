@@ -73,10 +73,12 @@ impl Conn {
     }
 
     /// Encode with `encode` and write the result in order: directly when
-    /// the outbox is empty, else behind what waits there.
+    /// the outbox is empty, else behind what waits there. `encode` fills
+    /// the head and may return a payload to write right after it (from
+    /// [`Engine::send_owned`]).
     fn write_in_order<T>(
         self: &Arc<Self>,
-        encode: impl FnOnce(&mut Engine, &mut Vec<u8>) -> T,
+        encode: impl FnOnce(&mut Engine, &mut Vec<u8>) -> (T, Option<Vec<u8>>),
     ) -> (T, io::Result<()>) {
         {
             // Once the client has a writer thread, every write goes
@@ -86,7 +88,8 @@ impl Conn {
             let mut outbox = lock(&self.outbox);
             if outbox.writer.is_some() {
                 let mut out = Vec::new();
-                let result = encode(&mut lock(&self.engine), &mut out);
+                let (result, tail) = encode(&mut lock(&self.engine), &mut out);
+                out.extend_from_slice(tail.as_deref().unwrap_or_default());
                 if !out.is_empty() {
                     self.push(&mut outbox, out.into());
                 }
@@ -96,16 +99,18 @@ impl Conn {
         let mut writer = lock(&self.writer);
         let mut outbox = lock(&self.outbox);
         let mut out = Vec::new();
-        let result = encode(&mut lock(&self.engine), &mut out);
-        if out.is_empty() {
+        let (result, tail) = encode(&mut lock(&self.engine), &mut out);
+        let tail = tail.unwrap_or_default();
+        if out.is_empty() && tail.is_empty() {
             return (result, Ok(()));
         }
         if !outbox.chunks.is_empty() {
+            out.extend_from_slice(&tail);
             self.push(&mut outbox, out.into());
             return (result, Ok(()));
         }
         drop(outbox);
-        let written = write_all(&mut writer, self.tls.as_ref(), &out);
+        let written = write_all(&mut writer, self.tls.as_ref(), &out, &tail);
         if let Err(e) = &written {
             self.write_failed(&writer, io::Error::new(e.kind(), e.to_string()));
         }
@@ -116,6 +121,7 @@ impl Conn {
     pub(super) fn flush(self: &Arc<Self>) -> io::Result<()> {
         self.write_in_order(|engine, out| {
             engine.poll_transmit(out);
+            ((), None)
         })
         .1
     }
@@ -153,7 +159,7 @@ impl Conn {
             loop {
                 let next = lock(&self.outbox).chunks.pop_front();
                 let Some(bytes) = next else { break };
-                let written = write_all(&mut writer, self.tls.as_ref(), &bytes);
+                let written = write_all(&mut writer, self.tls.as_ref(), &bytes, &[]);
                 lock(&self.outbox).bytes -= bytes.len();
                 if let Err(e) = written {
                     self.write_failed(&writer, e);
@@ -200,14 +206,38 @@ pub(super) type Tls = super::super::tls_io::SharedTls;
 #[cfg(not(feature = "tls"))]
 pub(super) type Tls = std::convert::Infallible;
 
-/// Write `bytes` to the socket, through TLS if there is a session.
-pub(super) fn write_all(sock: &mut TcpStream, tls: Option<&Tls>, bytes: &[u8]) -> io::Result<()> {
+/// Write `head` then `tail` to the socket (one vectored write when the
+/// socket takes it all), through TLS if there is a session.
+pub(super) fn write_all(
+    sock: &mut TcpStream,
+    tls: Option<&Tls>,
+    head: &[u8],
+    tail: &[u8],
+) -> io::Result<()> {
     match tls {
         #[cfg(feature = "tls")]
-        Some(tls) => tls.write_all(sock, bytes),
+        Some(tls) => {
+            tls.write_all(sock, head)?;
+            tls.write_all(sock, tail)
+        }
         #[cfg(not(feature = "tls"))]
         Some(never) => match *never {},
-        None => sock.write_all(bytes),
+        None => {
+            let (mut head, mut tail) = (head, tail);
+            while !head.is_empty() {
+                let n = match sock.write_vectored(&[io::IoSlice::new(head), io::IoSlice::new(tail)])
+                {
+                    Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(e),
+                };
+                let from_head = n.min(head.len());
+                head = &head[from_head..];
+                tail = &tail[n - from_head..];
+            }
+            sock.write_all(tail)
+        }
     }
 }
 
@@ -241,9 +271,13 @@ impl Link for ThreadedLink {
         _policy: Option<Backpressure>,
     ) -> Result<MessageId, SendError> {
         let (sent, written) = self.conn.write_in_order(|engine, out| {
-            let sent = engine.send(&message);
+            // A long payload is written as it is, after its header.
+            let sent = engine.send_owned(message);
             engine.poll_transmit(out);
-            sent
+            match sent {
+                Ok(tail) => (Ok(()), tail),
+                Err(e) => (Err(e), None),
+            }
         });
         sent.map_err(|_| SendError::Closed)?;
         written.map_err(|_| SendError::Closed)?;
@@ -298,6 +332,7 @@ impl Link for ThreadedLink {
                 let _ = engine.close(CloseCode::INTERNAL_ERROR, "");
             }
             engine.poll_transmit(out);
+            ((), None)
         });
     }
 

@@ -247,7 +247,7 @@ impl Wire {
     }
 
     fn write_all(&self, bytes: &[u8]) -> io::Result<()> {
-        conn::write_all(&mut lock(&self.writer), self.tls.as_ref(), bytes)
+        conn::write_all(&mut lock(&self.writer), self.tls.as_ref(), bytes, &[])
     }
 
     /// Answer and end a connection that is not opened.
@@ -326,7 +326,13 @@ fn linger_close(tcp: &mut TcpStream, tls: Option<&conn::Tls>, writer: &Mutex<Tcp
         match tcp.read(&mut chunk) {
             Ok(0) => break,
             Ok(n) if linger.discarded(n) => {}
-            Ok(_) => break,
+            Ok(_) => {
+                // Past the byte bound: read no more, but let flow control
+                // hold a peer that is still sending until it has read our
+                // Close, up to the deadline.
+                thread::sleep(linger.deadline().saturating_duration_since(Instant::now()));
+                break;
+            }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(_) => break,
         }

@@ -4,96 +4,15 @@
 
 use super::*;
 use crate::server::dispatch::EngineAccess;
-use crate::server::queued::Queued;
+use crate::server::output::Output;
+use crate::server::queued::{Queued, SendQueue};
 
-/// Encode queued messages only while less than this waits to be written,
-/// so control frames never wait behind a long queue.
-const OUT_LOW: usize = 64 * 1024;
 /// Bytes read per call (on the stack, never kept per connection).
 const READ_CHUNK: usize = 64 * 1024;
 
-/// Bytes waiting to be written, and where each message ends in them.
-#[derive(Default)]
-pub(super) struct Output {
-    buf: Vec<u8>,
-    pos: usize,
-    /// Bytes ever queued / ever written, on one scale.
-    encoded: u64,
-    written: u64,
-    /// (end offset, id) of each message not yet fully written.
-    marks: VecDeque<(u64, MessageId)>,
-}
-
-impl Output {
-    pub(super) fn len(&self) -> usize {
-        self.buf.len() - self.pos
-    }
-
-    /// Queue bytes (mark a message's end with [`mark`](Output::mark)).
-    pub(super) fn push(&mut self, bytes: &[u8]) {
-        if self.pos == self.buf.len() {
-            self.buf.clear();
-            self.pos = 0;
-        } else if self.pos > 0 && self.pos >= self.buf.len() / 2 {
-            self.buf.drain(..self.pos);
-            self.pos = 0;
-        }
-        self.buf.extend_from_slice(bytes);
-        self.encoded += bytes.len() as u64;
-    }
-
-    /// The message `id` ends with the bytes queued so far.
-    fn mark(&mut self, id: MessageId) {
-        self.marks.push_back((self.encoded, id));
-    }
-
-    /// Write as much as the socket takes: `Ready(Ok(true))` if anything
-    /// was written.
-    fn poll_write<S: AsyncWrite + Unpin>(
-        &mut self,
-        tcp: &mut S,
-        cx: &mut Context<'_>,
-    ) -> Poll<io::Result<bool>> {
-        let mut wrote = false;
-        while self.pos < self.buf.len() {
-            match Pin::new(&mut *tcp).poll_write(cx, &self.buf[self.pos..]) {
-                Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
-                Poll::Ready(Ok(n)) => {
-                    self.pos += n;
-                    self.written += n as u64;
-                    wrote = true;
-                }
-                Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
-                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                Poll::Pending if wrote => return Poll::Ready(Ok(true)),
-                Poll::Pending => return Poll::Pending,
-            }
-        }
-        // Everything is written: an idle client keeps no large buffer.
-        if self.buf.capacity() > 4 * OUT_LOW {
-            self.buf = Vec::new();
-        } else {
-            self.buf.clear();
-        }
-        self.pos = 0;
-        Poll::Ready(Ok(wrote))
-    }
-
-    /// The next message now completely written, if any.
-    fn next_sent(&mut self) -> Option<MessageId> {
-        match self.marks.front() {
-            Some(&(end, id)) if end <= self.written => {
-                self.marks.pop_front();
-                Some(id)
-            }
-            _ => None,
-        }
-    }
-}
-
 /// The part of a connection that senders on other threads touch.
 pub(super) struct LinkShared {
-    queue: Mutex<VecDeque<(Queued, MessageId)>>,
+    queue: SendQueue,
     /// Bytes accepted and not yet written (queued, then encoded): one
     /// counter, so a sender never sees a message counted twice or not at
     /// all while the task moves it from the queue to the output.
@@ -222,41 +141,13 @@ impl TokioLink {
     }
 }
 
-/// Move queued messages through the engine into the output, while the
-/// output is short (or all of them).
+/// Move queued messages into the output (the shared
+/// [`encode_queued`](crate::server::queued::encode_queued)), counting
+/// them for senders on other threads.
 fn encode_queued(out: &mut Output, engine: &mut Engine, link: &LinkShared, all: bool) {
-    let mut chunk = Vec::new();
-    loop {
-        if !all && out.len() >= OUT_LOW {
-            return;
-        }
-        let Some((queued, id)) = lock(&link.queue).pop_front() else {
-            return;
-        };
-        let before = out.len();
-        // Whatever the engine queued before (pongs) goes first.
-        chunk.clear();
-        engine.poll_transmit(&mut chunk);
-        out.push(&chunk);
-        let sent = match &queued {
-            Queued::Message(message) => {
-                let sent = engine.send(message);
-                chunk.clear();
-                engine.poll_transmit(&mut chunk);
-                out.push(&chunk);
-                sent
-            }
-            Queued::Prepared(prepared) => {
-                engine.send_prepared(prepared).map(|bytes| out.push(&bytes))
-            }
-        };
-        if sent.is_ok() {
-            out.mark(id);
-        }
-        // Else the connection is closing: nothing more can be sent.
-        // The message's bytes become its frames' (and any pongs').
-        link.adjust(out.len() - before, queued.len());
-    }
+    crate::server::queued::encode_queued(out, engine, &link.queue, all, |added, removed| {
+        link.adjust(added, removed);
+    });
 }
 
 /// The tokio server's way to its engine: direct, with the client's queued
@@ -315,7 +206,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     /// An open client over `tcp`, run by `engine`, with `out` to write
     /// first (the 101 response).
     pub(super) fn new(tcp: S, engine: Engine, out: Output, link: Arc<LinkShared>) -> Conn<S> {
-        link.adjust(out.len(), 0);
+        link.adjust(out.len, 0);
         Conn {
             tcp,
             unflushed: false,
@@ -362,7 +253,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 guarded(state, "on_sent", || handler.on_sent(client, id));
             }
             if let Some(info) = &close_info {
-                if self.out.len() == 0 || self.failed {
+                if self.out.len == 0 || self.failed {
                     return info.clone();
                 }
                 self.flush_by.get_or_insert_with(|| now() + Linger::TIMEOUT);
@@ -416,10 +307,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 let _ = self.engine.close(CloseCode::INTERNAL_ERROR, "");
             }
         }
-        let mut control = Vec::new();
-        self.engine.poll_transmit(&mut control);
-        self.out.push(&control);
-        self.link.adjust(control.len(), 0);
+        let before = self.out.len;
+        self.out.take_from(&mut self.engine);
+        self.link.adjust(self.out.len - before, 0);
     }
 
     /// The transport failed: the engine learns it is gone, and nothing
@@ -446,12 +336,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         if self.link.work.load(Ordering::SeqCst) {
             return Poll::Ready(Wake::Work);
         }
-        if self.out.len() > 0 && !self.failed {
-            let before = self.out.len();
-            match self.out.poll_write(&mut self.tcp, cx) {
+        if self.out.len > 0 && !self.failed {
+            let before = self.out.len;
+            match self.out.poll_write_to(&mut self.tcp, cx) {
                 Poll::Ready(Ok(_)) => {
                     self.unflushed = true;
-                    self.link.adjust(0, before - self.out.len());
+                    self.link.adjust(0, before - self.out.len);
                     return Poll::Ready(Wake::Work);
                 }
                 Poll::Ready(Err(e)) => return Poll::Ready(Wake::Failed(e)),

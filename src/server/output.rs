@@ -1,11 +1,21 @@
-//! A connection's pending output: encoded chunks, the write offset, and
+//! A connection's pending output on the servers that queue sends (event
+//! loop, tokio): encoded chunks (the connection's own, payloads handed
+//! over whole, bytes shared by a publication), the write offset, and
 //! where each message ends (for `on_sent`).
 
-use super::*;
+use std::collections::VecDeque;
+use std::io::{self, IoSlice};
+use std::sync::Arc;
+
+use super::MessageId;
+use crate::connection::Engine;
+
+/// At most this many slices per vectored write.
+const MAX_IOV: usize = 64;
 
 /// Bytes to write: this connection's own, or shared with other
 /// connections (a published message framed once).
-pub(super) enum Chunk {
+pub(crate) enum Chunk {
     Owned(Vec<u8>),
     Shared(Arc<[u8]>),
 }
@@ -22,17 +32,17 @@ impl std::ops::Deref for Chunk {
 
 /// Bytes waiting to be written, and where each message ends in them.
 #[derive(Default)]
-pub(super) struct Output {
-    pub(super) chunks: VecDeque<Chunk>,
+pub(crate) struct Output {
+    pub(crate) chunks: VecDeque<Chunk>,
     /// Bytes of the front chunk already written.
-    pub(super) head: usize,
+    pub(crate) head: usize,
     /// Bytes not yet written.
-    pub(super) len: usize,
+    pub(crate) len: usize,
     /// Bytes ever queued / ever written, on one scale.
-    pub(super) encoded: u64,
-    pub(super) written: u64,
+    pub(crate) encoded: u64,
+    pub(crate) written: u64,
     /// (end offset, id) of each message not yet fully written.
-    pub(super) marks: VecDeque<(u64, MessageId)>,
+    pub(crate) marks: VecDeque<(u64, MessageId)>,
     /// An empty buffer kept for the next bytes the engine hands over, so
     /// that steady traffic allocates nothing.
     spare: Vec<u8>,
@@ -49,12 +59,12 @@ const KEEP: usize = 64 * 1024;
 const SPARE_KEEP: usize = 16 * 1024;
 
 impl Output {
-    pub(super) fn push(&mut self, bytes: Vec<u8>) {
+    pub(crate) fn push(&mut self, bytes: Vec<u8>) {
         self.append(bytes);
     }
 
     /// Move what the engine has to send into the output.
-    pub(super) fn take_from(&mut self, engine: &mut Engine) {
+    pub(crate) fn take_from(&mut self, engine: &mut Engine) {
         let mut bytes = std::mem::take(&mut self.spare);
         engine.poll_transmit(&mut bytes);
         self.append(bytes);
@@ -87,7 +97,7 @@ impl Output {
     }
 
     /// Queue bytes shared with other connections.
-    pub(super) fn push_shared(&mut self, bytes: Arc<[u8]>) {
+    pub(crate) fn push_shared(&mut self, bytes: Arc<[u8]>) {
         if !bytes.is_empty() {
             self.encoded += bytes.len() as u64;
             self.len += bytes.len();
@@ -97,19 +107,16 @@ impl Output {
 
     /// The message whose last byte was queued last is `id` (for
     /// `on_sent`).
-    pub(super) fn mark(&mut self, id: MessageId) {
+    pub(crate) fn mark(&mut self, id: MessageId) {
         self.marks.push_back((self.encoded, id));
     }
 
     /// Write as much as the socket takes, with vectored writes.
-    pub(super) fn write_to(&mut self, socket: &mut impl Write) -> io::Result<()> {
+    #[cfg(feature = "mio")]
+    pub(crate) fn write_to(&mut self, socket: &mut impl std::io::Write) -> io::Result<()> {
         while self.len > 0 {
             let mut slices = [IoSlice::new(&[]); MAX_IOV];
-            let mut count = 0;
-            for (i, chunk) in self.chunks.iter().take(MAX_IOV).enumerate() {
-                slices[i] = IoSlice::new(if i == 0 { &chunk[self.head..] } else { chunk });
-                count = i + 1;
-            }
+            let count = self.slices(&mut slices);
             match socket.write_vectored(&slices[..count]) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => self.advance(n),
@@ -121,7 +128,47 @@ impl Output {
         Ok(())
     }
 
-    pub(super) fn advance(&mut self, mut n: usize) {
+    /// Write as much as the transport takes, with vectored writes:
+    /// `Ready(Ok(true))` if anything was written, `Pending` if nothing
+    /// could be.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn poll_write_to<S: tokio::io::AsyncWrite + Unpin>(
+        &mut self,
+        io: &mut S,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<bool>> {
+        use std::task::Poll;
+        let mut wrote = false;
+        while self.len > 0 {
+            let mut slices = [IoSlice::new(&[]); MAX_IOV];
+            let count = self.slices(&mut slices);
+            match std::pin::Pin::new(&mut *io).poll_write_vectored(cx, &slices[..count]) {
+                Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                Poll::Ready(Ok(n)) => {
+                    self.advance(n);
+                    wrote = true;
+                }
+                Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending if wrote => return Poll::Ready(Ok(true)),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        Poll::Ready(Ok(wrote))
+    }
+
+    /// Fill `slices` with the unwritten bytes, front first; returns how
+    /// many were filled.
+    fn slices<'a>(&'a self, slices: &mut [IoSlice<'a>; MAX_IOV]) -> usize {
+        let mut count = 0;
+        for (i, chunk) in self.chunks.iter().take(MAX_IOV).enumerate() {
+            slices[i] = IoSlice::new(if i == 0 { &chunk[self.head..] } else { chunk });
+            count = i + 1;
+        }
+        count
+    }
+
+    pub(crate) fn advance(&mut self, mut n: usize) {
         self.written += n as u64;
         self.len -= n;
         while n > 0 {
@@ -147,7 +194,7 @@ impl Output {
     }
 
     /// The next message now completely written, if any.
-    pub(super) fn next_sent(&mut self) -> Option<MessageId> {
+    pub(crate) fn next_sent(&mut self) -> Option<MessageId> {
         if self
             .marks
             .front()
