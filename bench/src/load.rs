@@ -62,7 +62,15 @@ pub async fn upgrade(addr: SocketAddr, path: &str, extra: &str) -> (TcpStream, S
 /// A fastwebsockets client on `path` (of a server that sends nothing
 /// first).
 pub async fn client(addr: SocketAddr, path: &str) -> WebSocket<TcpStream> {
-    let (stream, _, leftover) = upgrade(addr, path, "").await;
+    client_offering(addr, path, "").await
+}
+
+/// [`client`], sending `extra` header lines (each ending in CRLF) with
+/// the upgrade request, e.g. an extension offer. The client itself never
+/// compresses: with permessage-deflate agreed, its frames go uncompressed
+/// (RSV1 clear), which the extension allows.
+pub async fn client_offering(addr: SocketAddr, path: &str, extra: &str) -> WebSocket<TcpStream> {
+    let (stream, _, leftover) = upgrade(addr, path, extra).await;
     assert!(leftover.is_empty(), "the server spoke first on {path}");
     WebSocket::after_handshake(stream, Role::Client)
 }
@@ -78,22 +86,44 @@ pub struct EchoLoad {
     pub server_ticks: Option<u64>,
 }
 
+/// One echo load: where, what offer, how many connections, what message.
+#[derive(Clone, Copy, Debug)]
+pub struct EchoCase<'a> {
+    /// The request target.
+    pub path: &'a str,
+    /// Extra upgrade header lines (each ending in CRLF), e.g. a
+    /// permessage-deflate offer; "" for none.
+    pub offer: &'a str,
+    /// Connections, each with one message in flight.
+    pub conns: usize,
+    /// Payload bytes per message.
+    pub size: usize,
+    /// Text (ASCII) rather than binary messages.
+    pub text: bool,
+}
+
 /// §2's echo load, inside a `LocalSet`: `conns` connections to `path`
 /// (opened 100 at a time), each keeping one message of `size` bytes in
 /// flight; `warmup`, then a `window` that is counted.
 pub async fn echo_load(
     addr: SocketAddr,
-    path: &str,
-    conns: usize,
-    size: usize,
-    text: bool,
+    case: EchoCase<'_>,
     (warmup, window): (Duration, Duration),
     server_pid: Option<u32>,
 ) -> EchoLoad {
+    let EchoCase {
+        path,
+        offer,
+        conns,
+        size,
+        text,
+    } = case;
     let mut sockets = Vec::with_capacity(conns);
     while sockets.len() < conns {
         let batch = (conns - sockets.len()).min(100);
-        let opened = futures_util::future::join_all((0..batch).map(|_| client(addr, path))).await;
+        let opened =
+            futures_util::future::join_all((0..batch).map(|_| client_offering(addr, path, offer)))
+                .await;
         sockets.extend(opened);
     }
     let payload: Vec<u8> = if text {

@@ -29,12 +29,13 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use wsstack::server::{Client, Handler, ServerBuilder};
 use wsstack::Message;
-use wsstack_bench::load::{cpu_ticks, echo_load, read_head, runtime};
+use wsstack_bench::load::{cpu_ticks, echo_load, read_head, runtime, EchoCase};
 
 const WARMUP: Duration = Duration::from_secs(1);
 const WINDOW: Duration = Duration::from_secs(5);
-const SERVERS: [&str; 6] = [
+const SERVERS: [&str; 7] = [
     "wsstack-event-loop",
+    "wsstack-event-loop-pmd",
     "wsstack-threaded",
     "wsstack-tokio-stream",
     "wsstack-tokio-server",
@@ -87,8 +88,30 @@ async fn fastwebsockets_conn(mut stream: TcpStream) {
     }
 }
 
+/// What the load offers to a `-pmd` server: permessage-deflate without
+/// context takeover. The server's threshold (64 bytes) leaves the
+/// benchmark's small messages uncompressed, so the load client (which
+/// does not inflate) reads them as they are.
+const PMD_OFFER: &str =
+    "Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover; client_no_context_takeover\r\n";
+const PMD_THRESHOLD: usize = 64;
+
 fn serve(kind: &str) {
     match kind {
+        "wsstack-event-loop-pmd" => {
+            let pmd = wsstack::extensions::PerMessageDeflate::new()
+                .with_server_no_context_takeover(true)
+                .with_threshold(PMD_THRESHOLD);
+            let server = ServerBuilder::new()
+                .address("127.0.0.1:0")
+                .loops(1)
+                .max_connections(20_000)
+                .handshake(wsstack::handshake::ServerConfig::new().with_extension(pmd))
+                .bind_event_loop()
+                .unwrap();
+            println!("{}", server.local_addr().unwrap());
+            server.run(Echo).unwrap();
+        }
         "wsstack-event-loop" | "wsstack-threaded" => {
             let builder = ServerBuilder::new()
                 .address("127.0.0.1:0")
@@ -169,10 +192,17 @@ fn serve(kind: &str) {
 // ---------------------------------------------------------------- load
 
 /// Returns (messages in window, sorted round trips in microseconds).
-fn load(addr: SocketAddr, conns: usize, size: usize, text: bool) -> (u64, Vec<u32>) {
+fn load(addr: SocketAddr, conns: usize, size: usize, text: bool, pmd: bool) -> (u64, Vec<u32>) {
     runtime().block_on(async move {
         let local = tokio::task::LocalSet::new();
-        let run = echo_load(addr, "/", conns, size, text, (WARMUP, WINDOW), None);
+        let case = EchoCase {
+            path: "/",
+            offer: if pmd { PMD_OFFER } else { "" },
+            conns,
+            size,
+            text,
+        };
+        let run = echo_load(addr, case, (WARMUP, WINDOW), None);
         let measured = local.run_until(run).await;
         (measured.echoes, measured.round_trips)
     })
@@ -234,6 +264,11 @@ fn one(kind: &str, conns: usize, size: usize, text: bool) -> Sample {
             &conns.to_string(),
             &size.to_string(),
             if text { "text" } else { "binary" },
+            if kind.ends_with("-pmd") {
+                "pmd"
+            } else {
+                "plain"
+            },
         ])
         .stdout(Stdio::piped())
         .spawn()
@@ -265,6 +300,13 @@ fn one(kind: &str, conns: usize, size: usize, text: bool) -> Sample {
             .filter(|_| rate > 0.0)
             .map(|n| n as f64 / (rate * SYSCALL_WINDOW.as_secs_f64())),
     }
+}
+
+/// Whether `kind` runs with messages of `size`: the `-pmd` server only
+/// below its threshold (above it, it would compress what the load client
+/// cannot inflate).
+fn measured(kind: &str, size: usize) -> bool {
+    !kind.ends_with("-pmd") || size <= PMD_THRESHOLD
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -315,7 +357,9 @@ fn run(rounds: usize) {
         let mut samples: Vec<Vec<Sample>> = SERVERS.iter().map(|_| Vec::new()).collect();
         for _ in 0..rounds {
             for (i, kind) in SERVERS.iter().enumerate() {
-                samples[i].push(one(kind, conns, size, text));
+                if measured(kind, size) {
+                    samples[i].push(one(kind, conns, size, text));
+                }
             }
         }
         let peer = |name: &str| {
@@ -325,7 +369,11 @@ fn run(rounds: usize) {
                 .map_or(0.0, |i| per_cpu_second(&samples[i]))
         };
         let (fast, tung) = (peer("fastwebsockets"), peer("tokio-tungstenite"));
+        let plain = peer("wsstack-event-loop");
         for (i, kind) in SERVERS.iter().enumerate() {
+            if !measured(kind, size) {
+                continue;
+            }
             let rates: Vec<f64> = samples[i].iter().map(|s| s.rate).collect();
             let min = rates.iter().cloned().fold(f64::INFINITY, f64::min);
             let max = rates.iter().cloned().fold(0.0, f64::max);
@@ -342,11 +390,17 @@ fn run(rounds: usize) {
             };
             let flag = if cpu < 90.0 { " client_bound=true" } else { "" };
             let ratio = |peer: f64| if peer > 0.0 { per_cpu_s / peer } else { 0.0 };
+            // permessage-deflate against the same server without it.
+            let vs_plain = if kind.ends_with("-pmd") {
+                format!(" ratio_vs_uncompressed={:.2}", ratio(plain))
+            } else {
+                String::new()
+            };
             println!(
                 "server={kind} conns={conns} payload={size} kind={} msgs_per_s={med:.0} min={min:.0} max={max:.0} \
                  p50_us={p50:.0} p99_us={p99:.0} server_cpu_pct={cpu:.0} echoes_per_cpu_s={per_cpu_s:.0} \
                  syscalls_per_echo={syscalls}{flag} \
-                 ratio_vs_fastwebsockets={:.2} ratio_vs_tokio_tungstenite={:.2}",
+                 ratio_vs_fastwebsockets={:.2} ratio_vs_tokio_tungstenite={:.2}{vs_plain}",
                 if text { "text" } else { "binary" },
                 ratio(fast),
                 ratio(tung),
@@ -362,7 +416,8 @@ fn main() {
         Some("load") => {
             let addr: SocketAddr = args[1].parse().unwrap();
             let (conns, size) = (args[2].parse().unwrap(), args[3].parse().unwrap());
-            let (n, lat) = load(addr, conns, size, args[4] == "text");
+            let pmd = args.get(5).is_some_and(|a| a == "pmd");
+            let (n, lat) = load(addr, conns, size, args[4] == "text", pmd);
             let pct = |p: f64| {
                 lat.get(((lat.len() as f64 - 1.0) * p) as usize)
                     .copied()

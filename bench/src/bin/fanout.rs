@@ -40,7 +40,7 @@ use flate2::{Decompress, FlushDecompress};
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
-use wsstack_bench::load::{cpu_ticks, echo_load, quantile, runtime, upgrade};
+use wsstack_bench::load::{cpu_ticks, echo_load, quantile, runtime, upgrade, EchoCase};
 
 /// Published before the measured messages, not counted.
 const WARMUP_MESSAGES: usize = 20;
@@ -223,7 +223,14 @@ fn load(addr: SocketAddr, pid: u32, members: usize, messages: usize, deflate: bo
         let stats = String::from_utf8_lossy(&stats.payload).into_owned();
 
         let window = (ECHO_WARMUP, ECHO_WINDOW);
-        let echo = echo_load(addr, "/echo", ECHO_CONNS, ECHO_SIZE, false, window, Some(pid)).await;
+        let case = EchoCase {
+            path: "/echo",
+            offer: "",
+            conns: ECHO_CONNS,
+            size: ECHO_SIZE,
+            text: false,
+        };
+        let echo = echo_load(addr, case, window, Some(pid)).await;
         let mut report = stats;
         for (name, (latencies, ticks, wall)) in ["paced", "window"].iter().zip(&phases[1..]) {
             report += &format!(
