@@ -44,3 +44,28 @@ cargo bench -p wsstack-bench --bench micro --quiet -- --warm-up-time 1 --measure
         /^[a-z_0-9]+\/[a-z_0-9]+(\/[a-z_0-9]+)?$/ { name = $1 }
         /thrpt:/ { gsub(/\[|\]/, ""); print "micro=" name " thrpt_median=" $4 $5 }
     '
+
+# 6. permessage-deflate against raw zlib-rs (flate2, same backend, level
+#    and window): one line per group and direction with the ratio of
+#    wsstack's time per message to raw zlib's.
+cargo bench -p wsstack-bench --bench deflate --quiet -- --warm-up-time 1 --measurement-time 3 2>/dev/null |
+    awk '
+        function ns(v, unit) {
+            if (unit == "ps") return v / 1000
+            if (unit == "ns") return v
+            if (unit == "µs" || unit == "us") return v * 1000
+            if (unit == "ms") return v * 1000000
+            return v * 1000000000
+        }
+        /^pmd_[A-Za-z0-9_]+\/[a-z]+\/[a-z_0-9]+$/ { name = $1 }
+        $1 == "time:" && name != "" {
+            gsub(/\[|\]/, "")
+            split(name, part, "/")
+            t[part[1] "/" part[2], part[3]] = ns($4, $5)
+            name = ""
+            if (part[3] == "raw_flate2" && (part[1] "/" part[2], "wsstack") in t) {
+                w = t[part[1] "/" part[2], "wsstack"]; r = t[part[1] "/" part[2], "raw_flate2"]
+                printf "deflate=%s/%s wsstack_ns=%.0f raw_zlib_ns=%.0f ratio_vs_raw_zlib=%.2f\n", part[1], part[2], w, r, w / r
+            }
+        }
+    '

@@ -67,15 +67,18 @@ pub(crate) fn inflate(
     out: &mut Vec<u8>,
     limit: usize,
 ) -> Result<(), TransformError> {
-    const STEP: usize = 64 * 1024;
+    // The first room: a few times the input (text deflates 3-10x), at
+    // least MIN, so a small message does not get a large buffer.
+    const MIN: usize = 256;
     let start = out.len();
+    let first = input.len().saturating_mul(4).max(MIN);
     loop {
         let produced = out.len() - start;
         let room = limit - produced;
         if out.capacity() == out.len() {
             // Double (amortised O(1) per byte), but never past the limit:
             // one byte more than `room` is enough to see it crossed.
-            let double = out.len().max(STEP);
+            let double = out.len().max(first);
             out.reserve_exact(if double >= room { room + 1 } else { double });
         }
         let before_in = d.total_in();
@@ -326,6 +329,25 @@ mod tests {
             "{}",
             back.capacity()
         );
+    }
+
+    #[test]
+    fn a_small_message_gets_a_small_buffer() {
+        let mut c = compressor(1, 15);
+        let mut out = Vec::new();
+        deflate_sync(&mut c, br#"{"op":"move","x":12}"#, &mut out).unwrap();
+        let mut d = decompressor(15);
+        let mut back = Vec::new();
+        inflate(&mut d, &out, &mut back, 1 << 20).unwrap();
+        assert_eq!(back, br#"{"op":"move","x":12}"#);
+        assert!(back.capacity() <= 1024, "{}", back.capacity());
+        // A large one still grows to fit, by doubling.
+        let big = vec![b'a'; 1 << 20];
+        let mut out = Vec::new();
+        deflate_sync(&mut c, &big, &mut out).unwrap();
+        let mut back = Vec::new();
+        inflate(&mut d, &out, &mut back, 2 << 20).unwrap();
+        assert_eq!(back.len(), big.len());
     }
 
     #[test]
