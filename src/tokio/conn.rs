@@ -23,7 +23,7 @@ use crate::handshake::{Request, Response};
 
 /// Bytes read from the transport per call (on the stack, never kept per
 /// connection).
-const READ_CHUNK: usize = 64 * 1024;
+const READ_CHUNK: usize = 128 * 1024;
 /// Output buffers bigger than this are released once written.
 const OUT_KEEP: usize = 256 * 1024;
 /// The default high-water mark on output not yet written.

@@ -48,7 +48,7 @@ const WAKER: Token = Token(usize::MAX);
 const TICK: Duration = Duration::from_millis(100);
 /// Bytes read from one socket per readiness event before others get a turn.
 const READ_BUDGET: usize = 1 << 20;
-const READ_BUF: usize = 64 * 1024;
+const READ_BUF: usize = 128 * 1024;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())

@@ -24,7 +24,7 @@ use crate::error::Error;
 use crate::frame::CloseCode;
 use crate::handshake::{Rejection, Request};
 
-const READ_CHUNK: usize = 64 * 1024;
+const READ_CHUNK: usize = 128 * 1024;
 /// The longest a client thread blocks in `read` before looking at its
 /// timers again.
 const RECHECK: Duration = Duration::from_secs(1);

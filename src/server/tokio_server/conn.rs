@@ -8,7 +8,7 @@ use crate::server::output::Output;
 use crate::server::queued::{Queued, SendQueue};
 
 /// Bytes read per call (on the stack, never kept per connection).
-const READ_CHUNK: usize = 64 * 1024;
+const READ_CHUNK: usize = 128 * 1024;
 
 /// The part of a connection that senders on other threads touch.
 pub(super) struct LinkShared {
