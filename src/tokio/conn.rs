@@ -3,9 +3,9 @@
 //! public tokio type (the whole stream and its split halves) is a thin
 //! shell around one [`Core`], so no state lives in a future.
 
+use std::cell::RefCell;
 use std::future::Future;
 use std::io;
-use std::mem::MaybeUninit;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
@@ -21,9 +21,37 @@ use crate::error::Error;
 use crate::frame::CloseCode;
 use crate::handshake::{Request, Response};
 
-/// Bytes read from the transport per call (on the stack, never kept per
-/// connection).
+/// Bytes read from the transport per call, into a buffer of the thread's
+/// (never kept per connection, never on the stack): a 64 KiB message and
+/// its header fit in one read.
 const READ_CHUNK: usize = 128 * 1024;
+
+thread_local! {
+    /// The read buffer of every async connection polled on this thread.
+    static READ_BUF: RefCell<Vec<u8>> = RefCell::new(vec![0; READ_CHUNK]);
+}
+
+/// Read once from `io` into this thread's read buffer and give what came
+/// to `engine`: `Ready(Ok(0))` at the end of input.
+pub(crate) fn poll_read_into<S: AsyncRead + Unpin>(
+    io: &mut S,
+    cx: &mut Context<'_>,
+    engine: &mut Engine,
+) -> Poll<io::Result<usize>> {
+    let mut read = |buf: &mut [u8]| {
+        let mut buf = ReadBuf::new(buf);
+        Pin::new(&mut *io).poll_read(cx, &mut buf).map_ok(|()| {
+            engine.receive(buf.filled());
+            buf.filled().len()
+        })
+    };
+    READ_BUF.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buf) => read(&mut buf),
+        // A transport whose poll_read polls another connection on this
+        // thread: that one has the buffer.
+        Err(_) => read(&mut vec![0; 16 * 1024]),
+    })
+}
 /// Output buffers bigger than this are released once written.
 const OUT_KEEP: usize = 256 * 1024;
 /// The default high-water mark on output not yet written.
@@ -269,14 +297,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Core<S> {
             if flushed.is_pending() && self.buffered() > self.high_water_mark {
                 return Poll::Pending;
             }
-            let mut chunk = [MaybeUninit::<u8>::uninit(); READ_CHUNK];
-            let mut buf = ReadBuf::uninit(&mut chunk);
-            match Pin::new(&mut self.io).poll_read(cx, &mut buf) {
-                Poll::Ready(Ok(())) if buf.filled().is_empty() => self.engine.receive_eof(),
-                Poll::Ready(Ok(())) => {
-                    self.engine.receive(buf.filled());
-                    self.engine.handle_timeout(now());
-                }
+            match poll_read_into(&mut self.io, cx, &mut self.engine) {
+                Poll::Ready(Ok(0)) => self.engine.receive_eof(),
+                Poll::Ready(Ok(_)) => self.engine.handle_timeout(now()),
                 Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
                 Poll::Ready(Err(e)) => self.transport_failed(&e),
                 Poll::Pending => return Poll::Pending,

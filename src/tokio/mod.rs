@@ -74,7 +74,7 @@ pub use split::{ReadHalf, WriteHalf};
 pub use stream::WebSocketStream;
 pub use upgrade::Upgrade;
 
-pub(crate) use conn::now;
+pub(crate) use conn::{now, poll_read_into};
 pub(crate) use handshake::{read_request, reject};
 
 use ::tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};

@@ -7,9 +7,6 @@ use crate::server::dispatch::EngineAccess;
 use crate::server::output::Output;
 use crate::server::queued::{Queued, SendQueue};
 
-/// Bytes read per call (on the stack, never kept per connection).
-const READ_CHUNK: usize = 128 * 1024;
-
 /// The part of a connection that senders on other threads touch.
 pub(super) struct LinkShared {
     queue: SendQueue,
@@ -356,14 +353,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             }
         }
         if !self.read_paused && !ending && !self.failed {
-            let mut chunk = [MaybeUninit::<u8>::uninit(); READ_CHUNK];
-            let mut buf = ReadBuf::uninit(&mut chunk);
-            match Pin::new(&mut self.tcp).poll_read(cx, &mut buf) {
-                Poll::Ready(Ok(())) if buf.filled().is_empty() => return Poll::Ready(Wake::Eof),
-                Poll::Ready(Ok(())) => {
-                    self.engine.receive(buf.filled());
-                    return Poll::Ready(Wake::Read);
-                }
+            match crate::tokio::poll_read_into(&mut self.tcp, cx, &mut self.engine) {
+                Poll::Ready(Ok(0)) => return Poll::Ready(Wake::Eof),
+                Poll::Ready(Ok(_)) => return Poll::Ready(Wake::Read),
                 Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {
                     cx.waker().wake_by_ref();
                 }
