@@ -531,3 +531,59 @@ async fn refused_handshake_is_answered_and_reported() {
     let wss = wsstack::tokio::connect_tcp(&request, Config::default()).await;
     assert!(matches!(wss, Err(Error::Handshake(_))));
 }
+
+/// Long payloads leave without a copy (`Engine::send_owned`): messages
+/// fed back to back, short and long, with pings and a split-half writer
+/// between them, still reach the peer whole and in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_payloads_fed_back_to_back_arrive_in_order() {
+    let (mut client, server) = pair(ServerConfig::new(), |r| r, Config::default()).await;
+    let echoed = tokio::spawn(echo(server));
+    let sizes = [100_000, 10, 70_000, 5000, 4096, 3, 1 << 20, 64 * 1024];
+    for (i, &size) in sizes.iter().enumerate() {
+        client
+            .feed(Message::Binary(payload(size + i)))
+            .await
+            .unwrap();
+        if i % 3 == 1 {
+            client.ping(b"between").await.unwrap();
+        }
+    }
+    client.flush().await.unwrap();
+    for (i, &size) in sizes.iter().enumerate() {
+        let got = timeout(WAIT, client.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        assert_eq!(got, Message::Binary(payload(size + i)), "message {i}");
+    }
+    // The same through a split writer, while the reader reads.
+    let (mut reader, mut writer) = client.split();
+    let read = tokio::spawn(async move {
+        let mut seen = Vec::new();
+        while seen.len() < sizes.len() {
+            match timeout(WAIT, reader.next()).await.unwrap() {
+                Some(Ok(m)) => seen.push(m),
+                other => panic!("{other:?}"),
+            }
+        }
+        seen
+    });
+    for (i, &size) in sizes.iter().enumerate() {
+        writer
+            .feed(Message::Binary(payload(size * 2 + i)))
+            .await
+            .unwrap();
+    }
+    writer.flush().await.unwrap();
+    let seen = timeout(WAIT, read).await.unwrap().unwrap();
+    for (i, &size) in sizes.iter().enumerate() {
+        assert_eq!(seen[i], Message::Binary(payload(size * 2 + i)), "split {i}");
+    }
+    writer.close(1000, "done").await.unwrap();
+    assert_eq!(
+        timeout(WAIT, echoed).await.unwrap().unwrap(),
+        Some((CloseCode::NORMAL, "done".to_owned()))
+    );
+}

@@ -144,6 +144,10 @@ pub(crate) struct Core<S> {
     pub(crate) engine: Engine,
     out: Vec<u8>,
     out_pos: usize,
+    /// A long payload handed over whole by [`Engine::send_owned`], written
+    /// right after `out` (so nothing may join `out` while it waits).
+    tail: Vec<u8>,
+    tail_pos: usize,
     pub(crate) high_water_mark: usize,
     timer: Option<Pin<Box<Sleep>>>,
     timer_at: Option<Instant>,
@@ -161,7 +165,8 @@ pub(crate) struct Core<S> {
 impl<S> Core<S> {
     /// Bytes accepted for sending and not yet written to the transport.
     pub(crate) fn buffered(&self) -> usize {
-        self.out.len() - self.out_pos + self.engine.pending_transmit()
+        self.out.len() - self.out_pos + self.tail.len() - self.tail_pos
+            + self.engine.pending_transmit()
     }
 
     /// Whether the stream has ended.
@@ -184,6 +189,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Core<S> {
             engine,
             out: Vec::new(),
             out_pos: 0,
+            tail: Vec::new(),
+            tail_pos: 0,
             high_water_mark: DEFAULT_HIGH_WATER_MARK,
             timer: None,
             timer_at: None,
@@ -332,6 +339,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Core<S> {
         }
         self.out.clear();
         self.out_pos = 0;
+        self.tail = Vec::new();
+        self.tail_pos = 0;
         self.engine.receive_eof();
         self.wake_reader();
     }
@@ -402,11 +411,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Core<S> {
         Poll::Ready(Ok(()))
     }
 
-    /// Encode a message into the output (written by the next flush).
-    pub(crate) fn start_send(&mut self, message: &Message) -> Result<(), Error> {
+    /// Encode a message into the output (written by the next flush). A
+    /// long payload is not copied: it waits as the tail, after its header.
+    pub(crate) fn start_send(&mut self, message: Message) -> Result<(), Error> {
         self.check_send()?;
-        self.engine.send(message)?;
+        if self.tail_pos < self.tail.len() {
+            // One tail at a time: this message is copied behind it.
+            self.engine.send(&message)?;
+            self.take_transmit();
+            return Ok(());
+        }
+        let payload = self.engine.send_owned(message)?;
         self.take_transmit();
+        if let Some(payload) = payload {
+            self.tail = payload;
+            self.tail_pos = 0;
+        }
         Ok(())
     }
 
@@ -438,11 +458,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Core<S> {
         self.poll_write_out(cx, side).map_err(Error::Io)
     }
 
-    /// Move the engine's output behind ours.
+    /// Move the engine's output behind ours (and behind the tail, which
+    /// then joins the output: the wire order is the engine's).
     fn take_transmit(&mut self) {
+        if self.engine.pending_transmit() == 0 {
+            return;
+        }
         if self.out_pos == self.out.len() {
             self.out.clear();
             self.out_pos = 0;
+        }
+        if self.tail_pos < self.tail.len() {
+            self.out.extend_from_slice(&self.tail[self.tail_pos..]);
+            self.tail = Vec::new();
+            self.tail_pos = 0;
         }
         self.engine.poll_transmit(&mut self.out);
     }
@@ -456,13 +485,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Core<S> {
                 "the transport failed earlier",
             )));
         }
+        let mut pending = Pending {
+            out: &self.out,
+            out_pos: &mut self.out_pos,
+            tail: &self.tail,
+            tail_pos: &mut self.tail_pos,
+        };
         let result = match &self.split {
-            None => write_out(&mut self.io, &self.out, &mut self.out_pos, cx),
+            None => pending.write_to(&mut self.io, cx),
             Some(split) => {
                 split.fanout.register(side, cx.waker());
                 let waker = split.write_waker.clone();
                 let mut cx = Context::from_waker(&waker);
-                write_out(&mut self.io, &self.out, &mut self.out_pos, &mut cx)
+                pending.write_to(&mut self.io, &mut cx)
             }
         };
         match result {
@@ -473,6 +508,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Core<S> {
                     self.out.clear();
                 }
                 self.out_pos = 0;
+                self.tail = Vec::new();
+                self.tail_pos = 0;
                 Poll::Ready(Ok(()))
             }
             Poll::Ready(Err(e)) => {
@@ -484,21 +521,47 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Core<S> {
     }
 }
 
-/// Write `out[*pos..]` to `io` and flush it.
-fn write_out<S: AsyncWrite + Unpin>(
-    io: &mut S,
-    out: &[u8],
-    pos: &mut usize,
-    cx: &mut Context<'_>,
-) -> Poll<io::Result<()>> {
-    while *pos < out.len() {
-        match Pin::new(&mut *io).poll_write(cx, &out[*pos..]) {
-            Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
-            Poll::Ready(Ok(n)) => *pos += n,
-            Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
-            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-            Poll::Pending => return Poll::Pending,
+/// The output not yet written: `out[out_pos..]`, then `tail[tail_pos..]`.
+struct Pending<'a> {
+    out: &'a [u8],
+    out_pos: &'a mut usize,
+    tail: &'a [u8],
+    tail_pos: &'a mut usize,
+}
+
+impl Pending<'_> {
+    /// Write it all to `io` (one vectored write when the transport takes
+    /// it), then flush.
+    fn write_to<S: AsyncWrite + Unpin>(
+        &mut self,
+        io: &mut S,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<()>> {
+        loop {
+            let (head, tail) = (&self.out[*self.out_pos..], &self.tail[*self.tail_pos..]);
+            if head.is_empty() && tail.is_empty() {
+                break;
+            }
+            let slices = [io::IoSlice::new(head), io::IoSlice::new(tail)];
+            let polled = if head.is_empty() {
+                Pin::new(&mut *io).poll_write(cx, tail)
+            } else if tail.is_empty() || !io.is_write_vectored() {
+                Pin::new(&mut *io).poll_write(cx, head)
+            } else {
+                Pin::new(&mut *io).poll_write_vectored(cx, &slices)
+            };
+            match polled {
+                Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                Poll::Ready(Ok(n)) => {
+                    let from_head = n.min(head.len());
+                    *self.out_pos += from_head;
+                    *self.tail_pos += n - from_head;
+                }
+                Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            }
         }
+        Pin::new(io).poll_flush(cx)
     }
-    Pin::new(io).poll_flush(cx)
 }

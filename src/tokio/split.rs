@@ -111,7 +111,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WriteHalf<S> {
     pub async fn send(&mut self, message: impl Into<Message>) -> Result<(), Error> {
         let message = message.into();
         std::future::poll_fn(|cx| lock(&self.shared).poll_ready(cx, Side::Writer)).await?;
-        lock(&self.shared).start_send(&message)?;
+        lock(&self.shared).start_send(message)?;
         self.flush().await
     }
 
@@ -162,7 +162,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Message> for WriteHalf<S> {
     }
 
     fn start_send(self: Pin<&mut Self>, message: Message) -> Result<(), Error> {
-        lock(&self.shared).start_send(&message)
+        lock(&self.shared).start_send(message)
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {

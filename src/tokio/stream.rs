@@ -121,7 +121,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
     pub async fn send(&mut self, message: impl Into<Message>) -> Result<(), Error> {
         let message = message.into();
         std::future::poll_fn(|cx| self.core.poll_ready(cx, Side::Writer)).await?;
-        self.core.start_send(&message)?;
+        self.core.start_send(message)?;
         self.flush().await
     }
 
@@ -268,7 +268,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Message> for WebSocketStream<S> {
     }
 
     fn start_send(self: Pin<&mut Self>, message: Message) -> Result<(), Error> {
-        self.get_mut().core.start_send(&message)
+        self.get_mut().core.start_send(message)
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
