@@ -40,6 +40,8 @@ mod event_loop;
 mod front;
 mod handler;
 mod hub;
+#[cfg(feature = "mio")]
+mod loop_link;
 #[cfg(any(feature = "mio", feature = "tokio"))]
 mod output;
 #[cfg(any(feature = "mio", feature = "tokio"))]
