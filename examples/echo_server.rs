@@ -1,7 +1,8 @@
 //! The README's main job: an echo server on ws://127.0.0.1:9001 (or
 //! wss:// with `--cert` and `--key`) that a browser can talk to. Run it with
 //! `--help` for every option. `--server tokio` needs the `tokio` feature
-//! (`cargo run --features tokio --example echo_server -- --server tokio`).
+//! (`cargo run --features tokio --example echo_server -- --server tokio`),
+//! `--server uring` the `uring` feature (Linux; no `--cert`).
 //!
 //! Logs through `log` (set `RUST_LOG=info` or `debug`). Ctrl-C or SIGTERM
 //! stops accepting, closes every client with 1001 after what was queued for
@@ -22,7 +23,8 @@ USAGE: echo_server [OPTIONS]
 
 OPTIONS:
   --addr HOST:PORT        address to listen on (default 127.0.0.1:9001; port 0 picks one)
-  --server KIND           event-loop (default), threaded or tokio (feature `tokio`)
+  --server KIND           event-loop (default), threaded, tokio (feature `tokio`)
+                          or uring (feature `uring`, Linux, no TLS)
   --cert PEM --key PEM    serve wss:// with this certificate chain and private key
   --deflate               offer permessage-deflate and deflate-frame
   --loops N               event loops (default: one per core)

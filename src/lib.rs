@@ -56,8 +56,10 @@
 //! ```
 //!
 //! [RFC 6455]: https://www.rfc-editor.org/rfc/rfc6455
-// One module, `connection/text.rs`, turns text it has just checked as
-// UTF-8 into a `String` without checking it twice; nothing else is unsafe.
+// Two modules use `unsafe`: `connection/text.rs` turns text it has just
+// checked as UTF-8 into a `String` without checking it twice, and the
+// io_uring driver's `server/uring/ring.rs` (feature `uring`) lends memory
+// to the kernel; nothing else is unsafe.
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
 #![warn(rust_2018_idioms)]

@@ -27,6 +27,8 @@ const LIMIT: usize = 1 << 20;
 enum Kind {
     Threaded,
     EventLoop,
+    #[cfg(all(feature = "uring", target_os = "linux"))]
+    Uring,
 }
 
 /// A server running on its own thread; shut down on drop.
@@ -64,6 +66,12 @@ fn start<H: Handler>(kind: Kind, builder: ServerBuilder, handler: H) -> Running 
         }
         Kind::EventLoop => {
             let server = builder.bind_event_loop().unwrap();
+            let (addr, handle) = (server.local_addr().unwrap(), server.handle());
+            (addr, handle, thread::spawn(move || server.run(handler)))
+        }
+        #[cfg(all(feature = "uring", target_os = "linux"))]
+        Kind::Uring => {
+            let server = builder.bind_uring().unwrap();
             let (addr, handle) = (server.local_addr().unwrap(), server.handle());
             (addr, handle, thread::spawn(move || server.run(handler)))
         }
@@ -480,6 +488,11 @@ macro_rules! both {
                 fn event_loop() {
                     super::$name(super::Kind::EventLoop);
                 }
+                #[cfg(all(feature = "uring", target_os = "linux"))]
+                #[test]
+                fn uring() {
+                    super::$name(super::Kind::Uring);
+                }
             }
         )*
     };
@@ -501,19 +514,29 @@ both!(
 /// stopped reading it) or 16 MiB are out, then reads everything: the Close
 /// must be there, after the data queued ahead of it. The server's close
 /// timeout (10 s) is far longer than the peer's sending phase.
-#[test]
-fn backpressure_close_while_streaming_event_loop() {
+fn backpressure_close_while_streaming(kind: Kind) {
     let builder = ServerBuilder::new()
         .high_water_mark(256 * 1024)
         .backpressure(Backpressure::Close(1013.into()))
         .connection(Config::default().with_close_timeout(Duration::from_secs(10)));
-    let server = start(Kind::EventLoop, builder, Amplifier);
+    let server = start(kind, builder, Amplifier);
     let reports = spawn_flood(&server.url(), "stall", 16 << 20, 16 * 1024).reports();
     assert_all_closed_with(
-        Kind::EventLoop,
+        kind,
         "Backpressure::Close(1013.into()) over a 256 KiB mark while the peer streams 16 KiB messages \
          without reading, then reads",
         1013,
         &reports,
     );
+}
+
+#[test]
+fn backpressure_close_while_streaming_event_loop() {
+    backpressure_close_while_streaming(Kind::EventLoop);
+}
+
+#[cfg(all(feature = "uring", target_os = "linux"))]
+#[test]
+fn backpressure_close_while_streaming_uring() {
+    backpressure_close_while_streaming(Kind::Uring);
 }

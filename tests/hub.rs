@@ -38,6 +38,8 @@ pub const WAIT: Duration = Duration::from_secs(20);
 pub enum Kind {
     Threaded,
     EventLoop,
+    #[cfg(all(feature = "uring", target_os = "linux"))]
+    Uring,
 }
 
 /// A server running on a thread of its own, with the hub it was given.
@@ -87,6 +89,12 @@ pub fn start<H: Handler<Data = ()>>(kind: Kind, builder: ServerBuilder, handler:
         }
         Kind::EventLoop => {
             let server = builder.bind_event_loop().unwrap();
+            let (addr, handle) = (server.local_addr().unwrap(), server.handle());
+            (addr, handle, thread::spawn(move || server.run(handler)))
+        }
+        #[cfg(all(feature = "uring", target_os = "linux"))]
+        Kind::Uring => {
+            let server = builder.bind_uring().unwrap();
             let (addr, handle) = (server.local_addr().unwrap(), server.handle());
             (addr, handle, thread::spawn(move || server.run(handler)))
         }
@@ -331,6 +339,11 @@ macro_rules! both {
                 #[test]
                 fn event_loop() {
                     super::$name(super::Kind::EventLoop);
+                }
+                #[cfg(all(feature = "uring", target_os = "linux"))]
+                #[test]
+                fn uring() {
+                    super::$name(super::Kind::Uring);
                 }
             }
         )*

@@ -1,5 +1,6 @@
 //! Load: the event-loop server holds 10,000 concurrent connections on
-//! loopback, each echoing a message; the threaded server holds 1,000. The
+//! loopback, each echoing a message; the threaded server and the io_uring
+//! server (feature `uring`, Linux) hold 1,000. The
 //! server runs as its own process (the echo_server example) so that client
 //! and server sockets do not share one file-descriptor limit.
 #![cfg(feature = "mio")]
@@ -101,4 +102,10 @@ fn event_loop_server_holds_10000_echoing_connections() {
 #[test]
 fn threaded_server_holds_1000_echoing_connections() {
     hold_and_echo("threaded", 1_000);
+}
+
+#[cfg(all(feature = "uring", target_os = "linux"))]
+#[test]
+fn uring_server_holds_1000_echoing_connections() {
+    hold_and_echo("uring", 1_000);
 }

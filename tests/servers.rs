@@ -30,6 +30,8 @@ const WAIT: Duration = Duration::from_secs(20);
 enum Kind {
     Threaded,
     EventLoop,
+    #[cfg(all(feature = "uring", target_os = "linux"))]
+    Uring,
 }
 
 struct Running {
@@ -78,6 +80,17 @@ fn start<H: Handler>(kind: Kind, builder: ServerBuilder, handler: H) -> Running 
         }
         Kind::EventLoop => {
             let server = builder.bind_event_loop().unwrap();
+            let (addr, handle) = (server.local_addr().unwrap(), server.handle());
+            let thread = Some(thread::spawn(move || server.run(handler)));
+            Running {
+                addr,
+                handle,
+                thread,
+            }
+        }
+        #[cfg(all(feature = "uring", target_os = "linux"))]
+        Kind::Uring => {
+            let server = builder.bind_uring().unwrap();
             let (addr, handle) = (server.local_addr().unwrap(), server.handle());
             let thread = Some(thread::spawn(move || server.run(handler)));
             Running {
@@ -197,6 +210,11 @@ macro_rules! both {
                 #[test]
                 fn event_loop() {
                     super::$name(super::Kind::EventLoop);
+                }
+                #[cfg(all(feature = "uring", target_os = "linux"))]
+                #[test]
+                fn uring() {
+                    super::$name(super::Kind::Uring);
                 }
             }
         )*
@@ -483,12 +501,11 @@ fn protocol_errors_get_close_codes(kind: Kind) {
     server.stop();
 }
 
-// ---- event-loop only ----
+// ---- the servers that queue sends (event loop, io_uring) ----
 
-#[test]
-fn event_loop_reports_on_sent() {
+fn reports_on_sent(kind: Kind) {
     let (handler, rx, clients) = Recorder::new();
-    let server = start(Kind::EventLoop, ServerBuilder::new(), handler);
+    let server = start(kind, ServerBuilder::new(), handler);
     let mut ws = connect(&server.url("/"));
     next(&rx);
     let client = clients.lock().unwrap()[0].clone();
@@ -502,10 +519,20 @@ fn event_loop_reports_on_sent() {
     server.stop();
 }
 
+#[test]
+fn event_loop_reports_on_sent() {
+    reports_on_sent(Kind::EventLoop);
+}
+
+#[cfg(all(feature = "uring", target_os = "linux"))]
+#[test]
+fn uring_reports_on_sent() {
+    reports_on_sent(Kind::Uring);
+}
+
 /// A client that stops reading while another thread keeps sending to it:
 /// the server never holds more than the high-water mark for it.
-#[test]
-fn event_loop_slow_reader_is_bounded_by_the_high_water_mark() {
+fn slow_reader_is_bounded_by_the_high_water_mark(kind: Kind) {
     const HWM: usize = 256 * 1024;
     for policy in [
         Backpressure::Drop,
@@ -516,7 +543,7 @@ fn event_loop_slow_reader_is_bounded_by_the_high_water_mark() {
         let builder = ServerBuilder::new()
             .high_water_mark(HWM)
             .backpressure(policy);
-        let server = start(Kind::EventLoop, builder, handler);
+        let server = start(kind, builder, handler);
         let ws = connect(&server.url("/"));
         next(&rx);
         let client = clients.lock().unwrap()[0].clone();
@@ -554,14 +581,24 @@ fn event_loop_slow_reader_is_bounded_by_the_high_water_mark() {
     }
 }
 
-/// Pongs and closes are never dropped or stuck behind a full queue.
 #[test]
-fn event_loop_control_frames_bypass_the_queue() {
+fn event_loop_slow_reader_is_bounded_by_the_high_water_mark() {
+    slow_reader_is_bounded_by_the_high_water_mark(Kind::EventLoop);
+}
+
+#[cfg(all(feature = "uring", target_os = "linux"))]
+#[test]
+fn uring_slow_reader_is_bounded_by_the_high_water_mark() {
+    slow_reader_is_bounded_by_the_high_water_mark(Kind::Uring);
+}
+
+/// Pongs and closes are never dropped or stuck behind a full queue.
+fn control_frames_bypass_the_queue(kind: Kind) {
     let (handler, rx, clients) = Recorder::new();
     let builder = ServerBuilder::new()
         .high_water_mark(64 * 1024)
         .backpressure(Backpressure::Drop);
-    let server = start(Kind::EventLoop, builder, handler);
+    let server = start(kind, builder, handler);
     let mut sock = raw_client(&server);
     next(&rx);
     let client = clients.lock().unwrap()[0].clone();
@@ -583,8 +620,24 @@ fn event_loop_control_frames_bypass_the_queue() {
 }
 
 #[test]
+fn event_loop_control_frames_bypass_the_queue() {
+    control_frames_bypass_the_queue(Kind::EventLoop);
+}
+
+#[cfg(all(feature = "uring", target_os = "linux"))]
+#[test]
+fn uring_control_frames_bypass_the_queue() {
+    control_frames_bypass_the_queue(Kind::Uring);
+}
+
+#[test]
 fn two_kinds_count_opened_clients() {
-    for kind in [Kind::Threaded, Kind::EventLoop] {
+    for kind in [
+        Kind::Threaded,
+        Kind::EventLoop,
+        #[cfg(all(feature = "uring", target_os = "linux"))]
+        Kind::Uring,
+    ] {
         let (handler, rx, _) = Recorder::new();
         let server = start(kind, ServerBuilder::new(), handler);
         let sockets: Vec<_> = (0..3).map(|_| connect(&server.url("/"))).collect();

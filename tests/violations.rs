@@ -28,6 +28,8 @@ const PONG: u8 = 0xA;
 enum Kind {
     Threaded,
     EventLoop,
+    #[cfg(all(feature = "uring", target_os = "linux"))]
+    Uring,
 }
 
 /// A server running on its own thread; shut down on drop.
@@ -59,6 +61,12 @@ fn start<H: Handler>(kind: Kind, handler: H) -> Running {
         }
         Kind::EventLoop => {
             let server = builder.bind_event_loop().unwrap();
+            let (addr, handle) = (server.local_addr().unwrap(), server.handle());
+            (addr, handle, thread::spawn(move || server.run(handler)))
+        }
+        #[cfg(all(feature = "uring", target_os = "linux"))]
+        Kind::Uring => {
+            let server = builder.bind_uring().unwrap();
             let (addr, handle) = (server.local_addr().unwrap(), server.handle());
             (addr, handle, thread::spawn(move || server.run(handler)))
         }
@@ -405,6 +413,11 @@ macro_rules! both {
                 fn event_loop() {
                     ($body)(super::Kind::EventLoop);
                 }
+                #[cfg(all(feature = "uring", target_os = "linux"))]
+                #[test]
+                fn uring() {
+                    ($body)(super::Kind::Uring);
+                }
             }
         )*
     };
@@ -559,4 +572,10 @@ fn io_error_reaches_on_error_threaded() {
 #[test]
 fn io_error_reaches_on_error_event_loop() {
     reset_while_the_server_writes(Kind::EventLoop);
+}
+
+#[cfg(all(feature = "uring", target_os = "linux"))]
+#[test]
+fn io_error_reaches_on_error_uring() {
+    reset_while_the_server_writes(Kind::Uring);
 }

@@ -9,6 +9,8 @@ use std::str::FromStr;
 use super::EventLoopServer;
 #[cfg(feature = "tokio")]
 use super::TokioServer;
+#[cfg(all(feature = "uring", target_os = "linux"))]
+use super::UringServer;
 use super::{Handler, ServerBuilder, ServerHandle, ThreadedServer};
 use crate::error::Error;
 
@@ -24,15 +26,19 @@ pub enum ServerKind {
     /// A task per client on a tokio runtime (`TokioServer`, feature
     /// `tokio`).
     Tokio,
+    /// io_uring rings (`UringServer`, feature `uring`, Linux only).
+    Uring,
 }
 
 impl ServerKind {
-    /// The name used on command lines: `threaded`, `event-loop`.
+    /// The name used on command lines: `threaded`, `event-loop`, `tokio`,
+    /// `uring`.
     pub fn name(self) -> &'static str {
         match self {
             ServerKind::Threaded => "threaded",
             ServerKind::EventLoop => "event-loop",
             ServerKind::Tokio => "tokio",
+            ServerKind::Uring => "uring",
         }
     }
 }
@@ -43,8 +49,8 @@ impl fmt::Display for ServerKind {
     }
 }
 
-/// `"threaded"`, `"event-loop"` (also `"event_loop"`, `"mio"`) or
-/// `"tokio"`.
+/// `"threaded"`, `"event-loop"` (also `"event_loop"`, `"mio"`), `"tokio"`
+/// or `"uring"` (also `"io-uring"`).
 impl FromStr for ServerKind {
     type Err = String;
 
@@ -53,8 +59,9 @@ impl FromStr for ServerKind {
             "threaded" => Ok(ServerKind::Threaded),
             "event-loop" | "event_loop" | "mio" => Ok(ServerKind::EventLoop),
             "tokio" => Ok(ServerKind::Tokio),
+            "uring" | "io-uring" => Ok(ServerKind::Uring),
             other => Err(format!(
-                "unknown server kind {other:?}: expected threaded, event-loop or tokio"
+                "unknown server kind {other:?}: expected threaded, event-loop, tokio or uring"
             )),
         }
     }
@@ -66,6 +73,8 @@ enum Inner {
     EventLoop(EventLoopServer),
     #[cfg(feature = "tokio")]
     Tokio(TokioServer),
+    #[cfg(all(feature = "uring", target_os = "linux"))]
+    Uring(UringServer),
 }
 
 /// A bound server of either kind, run with any [`Handler`]: the front door
@@ -124,6 +133,15 @@ impl Server {
                     "the tokio server needs wsstack's `tokio` feature",
                 )))
             }
+            #[cfg(all(feature = "uring", target_os = "linux"))]
+            ServerKind::Uring => Inner::Uring(options.bind_uring()?),
+            #[cfg(not(all(feature = "uring", target_os = "linux")))]
+            ServerKind::Uring => {
+                return Err(Error::Io(io::Error::new(
+                    io::ErrorKind::Unsupported,
+                    "the io_uring server needs Linux and wsstack's `uring` feature",
+                )))
+            }
         };
         Ok(Server { inner })
     }
@@ -136,6 +154,8 @@ impl Server {
             Inner::EventLoop(_) => ServerKind::EventLoop,
             #[cfg(feature = "tokio")]
             Inner::Tokio(_) => ServerKind::Tokio,
+            #[cfg(all(feature = "uring", target_os = "linux"))]
+            Inner::Uring(_) => ServerKind::Uring,
         }
     }
 
@@ -147,6 +167,8 @@ impl Server {
             Inner::EventLoop(s) => s.local_addr(),
             #[cfg(feature = "tokio")]
             Inner::Tokio(s) => s.local_addr(),
+            #[cfg(all(feature = "uring", target_os = "linux"))]
+            Inner::Uring(s) => s.local_addr(),
         }
     }
 
@@ -158,6 +180,8 @@ impl Server {
             Inner::EventLoop(s) => s.handle(),
             #[cfg(feature = "tokio")]
             Inner::Tokio(s) => s.handle(),
+            #[cfg(all(feature = "uring", target_os = "linux"))]
+            Inner::Uring(s) => s.handle(),
         }
     }
 
@@ -171,6 +195,8 @@ impl Server {
             Inner::EventLoop(s) => s.run(handler),
             #[cfg(feature = "tokio")]
             Inner::Tokio(s) => s.run(handler),
+            #[cfg(all(feature = "uring", target_os = "linux"))]
+            Inner::Uring(s) => s.run(handler),
         }
     }
 }
@@ -185,14 +211,16 @@ mod tests {
             ServerKind::Threaded,
             ServerKind::EventLoop,
             ServerKind::Tokio,
+            ServerKind::Uring,
         ] {
             assert_eq!(kind.name().parse::<ServerKind>(), Ok(kind));
         }
         assert_eq!("mio".parse::<ServerKind>(), Ok(ServerKind::EventLoop));
+        assert_eq!("io-uring".parse::<ServerKind>(), Ok(ServerKind::Uring));
         for bad in ["", "Threaded", "event loop", "\u{0}", "tokio "] {
             let e = bad.parse::<ServerKind>().unwrap_err();
             assert!(
-                e.contains("expected threaded, event-loop or tokio"),
+                e.contains("expected threaded, event-loop, tokio or uring"),
                 "{bad:?}: {e}"
             );
         }

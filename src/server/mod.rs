@@ -40,9 +40,19 @@ mod event_loop;
 mod front;
 mod handler;
 mod hub;
-#[cfg(any(feature = "mio", feature = "tokio"))]
+#[cfg(any(feature = "mio", all(feature = "uring", target_os = "linux")))]
+mod loop_link;
+#[cfg(any(
+    feature = "mio",
+    feature = "tokio",
+    all(feature = "uring", target_os = "linux")
+))]
 mod output;
-#[cfg(any(feature = "mio", feature = "tokio"))]
+#[cfg(any(
+    feature = "mio",
+    feature = "tokio",
+    all(feature = "uring", target_os = "linux")
+))]
 mod queued;
 mod shared;
 mod threaded;
@@ -50,6 +60,8 @@ mod threaded;
 mod tls_io;
 #[cfg(feature = "tokio")]
 mod tokio_server;
+#[cfg(all(feature = "uring", target_os = "linux"))]
+mod uring;
 
 use std::any::Any;
 use std::fmt;
@@ -70,6 +82,8 @@ pub use shared::{ServerHandle, ServerStats};
 pub use threaded::ThreadedServer;
 #[cfg(feature = "tokio")]
 pub use tokio_server::TokioServer;
+#[cfg(all(feature = "uring", target_os = "linux"))]
+pub use uring::UringServer;
 
 use crate::config::{ConfigError, Limits};
 use crate::connection::Config;
@@ -391,6 +405,15 @@ impl ServerBuilder {
     pub fn bind_event_loop(mut self) -> Result<EventLoopServer, Error> {
         self.settle_limits();
         EventLoopServer::bind(self)
+    }
+
+    /// Bind a [`UringServer`] (feature `uring`, Linux). Refused with a
+    /// [`ConfigError`] when [`tls`](ServerBuilder::tls) was set: the
+    /// io_uring server does not serve `wss://`.
+    #[cfg(all(feature = "uring", target_os = "linux"))]
+    pub fn bind_uring(mut self) -> Result<UringServer, Error> {
+        self.settle_limits();
+        UringServer::bind(self)
     }
 
     /// Bind a [`TokioServer`] (feature `tokio`).

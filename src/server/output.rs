@@ -4,6 +4,7 @@
 //! where each message ends (for `on_sent`).
 
 use std::collections::VecDeque;
+#[cfg(any(feature = "mio", feature = "tokio"))]
 use std::io::{self, IoSlice};
 use std::sync::Arc;
 
@@ -159,6 +160,7 @@ impl Output {
 
     /// Fill `slices` with the unwritten bytes, front first; returns how
     /// many were filled.
+    #[cfg(any(feature = "mio", feature = "tokio"))]
     fn slices<'a>(&'a self, slices: &mut [IoSlice<'a>; MAX_IOV]) -> usize {
         let mut count = 0;
         for (i, chunk) in self.chunks.iter().take(MAX_IOV).enumerate() {
@@ -193,6 +195,35 @@ impl Output {
         }
     }
 
+    /// Take the front chunks (at most [`MAX_IOV`]) out for a write that
+    /// the kernel carries out while the output keeps taking bytes (the
+    /// io_uring driver): the memory they point to stays where it is until
+    /// [`give_back`](Output::give_back), whatever is queued meanwhile.
+    /// The bytes still count in `len` until then. `None` if nothing waits.
+    #[cfg(all(feature = "uring", target_os = "linux"))]
+    pub(crate) fn take_front(&mut self) -> Option<InFlight> {
+        if self.chunks.is_empty() {
+            return None;
+        }
+        let n = self.chunks.len().min(MAX_IOV);
+        let chunks: Vec<Chunk> = self.chunks.drain(..n).collect();
+        let head = std::mem::take(&mut self.head);
+        Some(InFlight { chunks, head })
+    }
+
+    /// The write of `in_flight` (from [`take_front`](Output::take_front),
+    /// the only one outstanding) wrote `n` bytes: count them, and put what
+    /// is left back in front of the bytes queued meanwhile.
+    #[cfg(all(feature = "uring", target_os = "linux"))]
+    pub(crate) fn give_back(&mut self, in_flight: InFlight, n: usize) {
+        debug_assert_eq!(self.head, 0, "one write at a time");
+        for chunk in in_flight.chunks.into_iter().rev() {
+            self.chunks.push_front(chunk);
+        }
+        self.head = in_flight.head;
+        self.advance(n);
+    }
+
     /// The next message now completely written, if any.
     pub(crate) fn next_sent(&mut self) -> Option<MessageId> {
         if self
@@ -204,5 +235,25 @@ impl Output {
         } else {
             None
         }
+    }
+}
+
+/// Chunks taken out of an [`Output`] while the kernel writes them (see
+/// [`Output::take_front`]): neither moved nor freed until given back.
+#[cfg(all(feature = "uring", target_os = "linux"))]
+pub(crate) struct InFlight {
+    chunks: Vec<Chunk>,
+    /// Bytes of the first chunk written before.
+    head: usize,
+}
+
+#[cfg(all(feature = "uring", target_os = "linux"))]
+impl InFlight {
+    /// The unwritten bytes, in order, one slice per chunk.
+    pub(crate) fn slices(&self) -> impl Iterator<Item = &[u8]> {
+        self.chunks
+            .iter()
+            .enumerate()
+            .map(|(i, c)| if i == 0 { &c[self.head..] } else { &c[..] })
     }
 }

@@ -37,6 +37,12 @@ mod slow_member_close_1013 {
             Backpressure::Close(CloseCode::TRY_AGAIN_LATER),
         );
     }
+
+    #[cfg(all(feature = "uring", target_os = "linux"))]
+    #[test]
+    fn uring() {
+        slow_member(Kind::Uring, Backpressure::Close(CloseCode::TRY_AGAIN_LATER));
+    }
 }
 
 fn slow_member_drop(kind: Kind) {
@@ -175,15 +181,14 @@ fn slow_member(kind: Kind, policy: Backpressure) {
 
 /// Event loop: a member closed by the policy that never reads again is
 /// dropped at the close timeout, and leaves the room then.
-#[test]
-fn event_loop_slow_member_that_never_reads_leaves_at_the_close_timeout() {
+fn slow_member_that_never_reads_leaves_at_the_close_timeout(kind: Kind) {
     let (handler, mut ev) = Rooms::new();
     let config = Config::default().with_close_timeout(Duration::from_millis(300));
     let builder = ServerBuilder::new()
         .high_water_mark(HWM)
         .backpressure(Backpressure::Close(CloseCode::TRY_AGAIN_LATER))
         .connection(config);
-    let server = start(Kind::EventLoop, builder, handler);
+    let server = start(kind, builder, handler);
     let slow = connect(&server.url("/?rooms=room"));
     let id = ev.open().id();
     let mut seq = 0;
@@ -196,4 +201,15 @@ fn event_loop_slow_member_that_never_reads_leaves_at_the_close_timeout() {
     assert!(server.hub.members("room").is_empty());
     drop(slow);
     server.stop();
+}
+
+#[test]
+fn event_loop_slow_member_that_never_reads_leaves_at_the_close_timeout() {
+    slow_member_that_never_reads_leaves_at_the_close_timeout(Kind::EventLoop);
+}
+
+#[cfg(all(feature = "uring", target_os = "linux"))]
+#[test]
+fn uring_slow_member_that_never_reads_leaves_at_the_close_timeout() {
+    slow_member_that_never_reads_leaves_at_the_close_timeout(Kind::Uring);
 }

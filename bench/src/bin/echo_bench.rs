@@ -1,7 +1,8 @@
 //! Echo throughput, side by side (`docs/BENCHMARKS.md` §2).
 //!
 //! Each server runs alone on core 0 (`taskset -c 0`): wsstack's
-//! event-loop server (one loop), wsstack's threaded server, wsstack's
+//! event-loop server (one loop), wsstack's io_uring server (one ring,
+//! Linux), wsstack's threaded server, wsstack's
 //! tokio driver twice (a `WebSocketStream` echo loop per connection, and
 //! the `Handler` on the tokio server), a tokio-tungstenite echo server and
 //! a fastwebsockets echo server (all four tokio ones on a current-thread
@@ -33,9 +34,10 @@ use wsstack_bench::load::{cpu_ticks, echo_load, read_head, runtime, EchoCase};
 
 const WARMUP: Duration = Duration::from_secs(1);
 const WINDOW: Duration = Duration::from_secs(5);
-const SERVERS: [&str; 7] = [
+const SERVERS: [&str; 8] = [
     "wsstack-event-loop",
     "wsstack-event-loop-pmd",
+    "wsstack-uring",
     "wsstack-threaded",
     "wsstack-tokio-stream",
     "wsstack-tokio-server",
@@ -126,6 +128,17 @@ fn serve(kind: &str) {
                 println!("{}", server.local_addr().unwrap());
                 server.run(Echo).unwrap();
             }
+        }
+        #[cfg(target_os = "linux")]
+        "wsstack-uring" => {
+            let server = ServerBuilder::new()
+                .address("127.0.0.1:0")
+                .loops(1)
+                .max_connections(20_000)
+                .bind_uring()
+                .unwrap();
+            println!("{}", server.local_addr().unwrap());
+            server.run(Echo).unwrap();
         }
         "wsstack-tokio-stream" => runtime().block_on(async {
             let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -97,21 +97,13 @@ impl<H: Handler> LoopCtx<H> {
             return;
         };
         conn.output.push(accepted.to_bytes());
-        let link = Arc::new(LinkShared {
-            queue: Mutex::default(),
-            buffered: AtomicUsize::new(0),
-            out_bytes: AtomicUsize::new(0),
-            closed: AtomicBool::new(false),
-            close_request: Mutex::new(None),
-            close_requested: AtomicBool::new(false),
-            next_id: AtomicU64::new(0),
+        let link = Arc::new(LinkShared::new(
             slot,
-            generation: conn.generation,
-            home: self.me.clone(),
-            state: state.clone(),
-            high_water_mark: options.high_water_mark,
-            policy: options.backpressure,
-        });
+            conn.generation,
+            self.me.clone(),
+            state.clone(),
+            &options,
+        ));
         let client = open_client::<H>(
             &self.hub,
             &state,

@@ -5,20 +5,17 @@
 //! Files by concern: this one holds the server type, start-up and the
 //! per-connection state; `reactor.rs` the loop itself (readiness, accept,
 //! timers, shutdown); `handshake.rs` the opening handshake; `pump.rs`
-//! reading, dispatch, writing and the end of a connection; `link.rs` what
-//! other threads share with a loop; `output.rs` a connection's pending
-//! bytes.
+//! reading, dispatch, writing and the end of a connection. What other
+//! threads share with a loop (`server/loop_link.rs`) and a connection's
+//! pending bytes (`server/output.rs`) are shared with the io_uring driver.
 
 mod handshake;
-mod link;
 mod pump;
 mod reactor;
 
-use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
 use std::io::{self, Read};
 use std::net::{Shutdown, SocketAddr};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -26,20 +23,21 @@ use std::time::{Duration, Instant};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
 
-use super::client::Link;
+use super::loop_link::{self, local_ready_pending, take_local_ready, LoopLink as EventLoopLink};
 use super::shared::{guarded, ServerState};
-use super::{
-    Backpressure, Client, Handler, Hub, MessageId, SendError, ServerBuilder, ServerHandle,
-};
-use crate::connection::{Engine, Message, PreparedMessage};
+use super::{Client, Handler, Hub, ServerBuilder, ServerHandle};
+use crate::connection::Engine;
 use crate::driver::{Linger, ServerHandshake};
 use crate::error::Error;
 use crate::frame::CloseCode;
 
-use super::queued::Queued;
 use crate::server::output::Output;
-use link::{EventLoopLink, LinkShared, LoopShared};
 use reactor::LoopCtx;
+
+/// A connection accepted by one loop for another.
+type Handoff = (TcpStream, SocketAddr);
+type LoopShared = loop_link::LoopShared<Handoff>;
+type LinkShared = loop_link::LinkShared<Handoff>;
 
 const LISTENER: Token = Token(usize::MAX - 1);
 const WAKER: Token = Token(usize::MAX);
@@ -52,13 +50,6 @@ const READ_BUF: usize = 128 * 1024;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-thread_local! {
-    /// Which loop (if any) the current thread runs.
-    static CURRENT_LOOP: Cell<usize> = const { Cell::new(usize::MAX) };
-    /// Connections this loop's own callbacks scheduled: (slot, generation).
-    static LOCAL_READY: RefCell<Vec<(usize, u64)>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Where a connection is in its life.
@@ -201,20 +192,15 @@ impl EventLoopServer {
         for index in 0..n {
             let poll = Poll::new()?;
             let waker = Waker::new(poll.registry(), WAKER)?;
-            shared.push(Arc::new(LoopShared {
-                index,
-                waker,
-                inbox: Mutex::default(),
-                pending: AtomicBool::new(false),
-            }));
+            shared.push(Arc::new(LoopShared::new(index, move || {
+                let _ = waker.wake();
+            })));
             polls.push(poll);
         }
         let shared: Arc<[Arc<LoopShared>]> = shared.into();
         for l in shared.iter() {
             let l = l.clone();
-            self.handle.state.add_waker(move || {
-                let _ = l.waker.wake();
-            });
+            self.handle.state.add_waker(move || l.wake());
         }
         let hub: Hub<H::Data> = self.options.hub_for()?;
         let _ = self.handle.state.hub.set(hub.erased());

@@ -3,8 +3,8 @@
 //! a connection (lingering close, `on_close`).
 
 use super::*;
-use crate::connection::Event;
-use crate::server::dispatch::{deliver, report_close, transport_loss, EngineAccess};
+use crate::server::dispatch::{deliver, report_close, transport_loss};
+use crate::server::loop_link::{encode_queued, LoopAccess};
 
 impl<H: Handler> LoopCtx<H> {
     pub(super) fn read_open(&mut self, slot: usize) {
@@ -153,13 +153,11 @@ impl<H: Handler> LoopCtx<H> {
             if !engine.close_started() {
                 encode_queued(&mut conn.output, engine, link, false);
             }
-            if link.close_requested.swap(false, Ordering::AcqRel) {
-                if let Some((code, reason)) = lock(&link.close_request).take() {
-                    // Everything accepted before the close goes out first.
-                    encode_queued(&mut conn.output, engine, link, true);
-                    if engine.close(code, &reason).is_err() {
-                        let _ = engine.close(CloseCode::INTERNAL_ERROR, "");
-                    }
+            if let Some((code, reason)) = link.take_close_request() {
+                // Everything accepted before the close goes out first.
+                encode_queued(&mut conn.output, engine, link, true);
+                if engine.close(code, &reason).is_err() {
+                    let _ = engine.close(CloseCode::INTERNAL_ERROR, "");
                 }
             }
             conn.output.take_from(engine);
@@ -173,8 +171,7 @@ impl<H: Handler> LoopCtx<H> {
         let mut resume = false;
         match &conn.phase {
             Phase::Open { engine, link, .. } => {
-                let counted = link.out_bytes.swap(conn.output.len, Ordering::Relaxed);
-                crate::server::queued::adjust(&link.buffered, conn.output.len, counted);
+                link.output_is(conn.output.len);
                 linger = conn.output.len == 0
                     && !tls_pending(&conn.tls)
                     && engine.wants_close_transport();
@@ -280,36 +277,4 @@ impl<H: Handler> LoopCtx<H> {
         self.free.push(slot);
         self.live.fetch_sub(1, Ordering::SeqCst);
     }
-}
-
-/// The event loop's way to its engine: direct, with the client's queued
-/// sends encoded after every callback.
-struct LoopAccess<'a> {
-    engine: &'a mut Engine,
-    output: &'a mut Output,
-    link: &'a LinkShared,
-}
-
-impl EngineAccess for LoopAccess<'_> {
-    fn poll_event(&mut self) -> Result<Option<Event>, Error> {
-        Ok(self.engine.poll_event()?)
-    }
-
-    fn after_callback(&mut self) {
-        encode_queued(self.output, self.engine, self.link, true);
-    }
-
-    fn close_internal_error(&mut self) {
-        self.link.request_close(CloseCode::INTERNAL_ERROR, "");
-    }
-}
-
-/// Move queued messages into the output (the shared
-/// [`encode_queued`](crate::server::queued::encode_queued)), counting
-/// them for senders on other threads.
-fn encode_queued(output: &mut Output, engine: &mut Engine, link: &LinkShared, all: bool) {
-    crate::server::queued::encode_queued(output, engine, &link.queue, all, |added, removed| {
-        link.out_bytes.fetch_add(added, Ordering::Relaxed);
-        crate::server::queued::adjust(&link.buffered, added, removed);
-    });
 }

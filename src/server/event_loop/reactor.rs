@@ -59,7 +59,7 @@ impl<H: Handler> LoopCtx<H> {
     }
 
     pub(super) fn run(mut self) -> io::Result<()> {
-        CURRENT_LOOP.with(|c| c.set(self.me.index));
+        self.me.enter();
         if let Some(l) = &mut self.listener {
             self.poll
                 .registry()
@@ -70,7 +70,7 @@ impl<H: Handler> LoopCtx<H> {
         loop {
             let busy = !self.pending_reads.is_empty()
                 || self.me.pending.load(Ordering::Acquire)
-                || LOCAL_READY.with(|r| !r.borrow().is_empty());
+                || local_ready_pending();
             let timeout = if busy {
                 Duration::ZERO
             } else {
@@ -132,7 +132,7 @@ impl<H: Handler> LoopCtx<H> {
                     if target == self.me.index {
                         self.add_conn(socket, peer);
                     } else {
-                        self.loops[target].hand_over(socket, peer);
+                        self.loops[target].hand_over((socket, peer));
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
@@ -211,7 +211,7 @@ impl<H: Handler> LoopCtx<H> {
                 self.add_conn(socket, peer);
             }
         }
-        LOCAL_READY.with(|r| ready.append(&mut r.borrow_mut()));
+        take_local_ready(&mut ready);
         for &(slot, generation) in &ready {
             let current = self
                 .conns

@@ -1,0 +1,299 @@
+//! What other threads share with a server loop, for the drivers that run
+//! a fixed set of loops (the mio event loop, the io_uring driver): each
+//! loop's inbox and wake-up, and each connection's send queue, close
+//! request and counters.
+//!
+//! The wake-up is the one thing that differs between drivers: a loop
+//! passes a closure that interrupts its wait (the mio loop a
+//! `mio::Waker`, the io_uring loop a write to its eventfd). `S` is what a
+//! loop is handed when another loop accepts a connection for it.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use super::client::Link;
+use super::dispatch::EngineAccess;
+use super::output::Output;
+use super::queued::Queued;
+use super::shared::ServerState;
+use super::{Backpressure, MessageId, SendError, ServerBuilder};
+use crate::connection::{Engine, Event, Message, PreparedMessage};
+use crate::error::Error;
+use crate::frame::CloseCode;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Every loop of every server in the process gets its own number, so a
+/// callback on one server's loop that sends to another server's client
+/// never takes the other loop's work for its own.
+static NEXT_LOOP_ID: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    /// Which loop (by [`LoopShared`] id) the current thread runs, if any.
+    static CURRENT_LOOP: Cell<usize> = const { Cell::new(usize::MAX) };
+    /// Connections this loop's own callbacks scheduled: (slot, generation).
+    static LOCAL_READY: RefCell<Vec<(usize, u64)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Whether this thread's loop has connections its own callbacks
+/// scheduled.
+pub(crate) fn local_ready_pending() -> bool {
+    LOCAL_READY.with(|r| !r.borrow().is_empty())
+}
+
+/// Move the connections this thread's loop scheduled for itself into
+/// `ready`.
+pub(crate) fn take_local_ready(ready: &mut Vec<(usize, u64)>) {
+    LOCAL_READY.with(|r| ready.append(&mut r.borrow_mut()));
+}
+
+/// What other threads hand a loop.
+pub(crate) struct Inbox<S> {
+    /// Connections accepted by another loop for this one.
+    pub(crate) new_conns: Vec<S>,
+    /// Connections with queued sends or a close request: (slot, generation).
+    pub(crate) ready: Vec<(usize, u64)>,
+}
+
+impl<S> Default for Inbox<S> {
+    fn default() -> Self {
+        Inbox {
+            new_conns: Vec::new(),
+            ready: Vec::new(),
+        }
+    }
+}
+
+/// One loop as other threads see it: its inbox and how to wake it.
+pub(crate) struct LoopShared<S> {
+    /// The loop's position among its server's loops.
+    pub(crate) index: usize,
+    /// Unique in the process (see [`NEXT_LOOP_ID`]).
+    id: usize,
+    wake: Box<dyn Fn() + Send + Sync>,
+    pub(crate) inbox: Mutex<Inbox<S>>,
+    /// Set when the inbox has something; lets the loop skip the lock.
+    pub(crate) pending: AtomicBool,
+}
+
+impl<S> LoopShared<S> {
+    /// Loop `index` of its server, woken by `wake`.
+    pub(crate) fn new(index: usize, wake: impl Fn() + Send + Sync + 'static) -> LoopShared<S> {
+        LoopShared {
+            index,
+            id: NEXT_LOOP_ID.fetch_add(1, Ordering::Relaxed),
+            wake: Box::new(wake),
+            inbox: Mutex::default(),
+            pending: AtomicBool::new(false),
+        }
+    }
+
+    /// Called on the loop's thread before it runs: sends from its own
+    /// callbacks then skip the inbox and the wake-up.
+    pub(crate) fn enter(&self) {
+        CURRENT_LOOP.with(|c| c.set(self.id));
+    }
+
+    /// Interrupt the loop's wait.
+    pub(crate) fn wake(&self) {
+        (self.wake)();
+    }
+
+    /// Ask the loop to pump a connection. From the loop's own thread (a
+    /// send inside a callback) this is a push on a thread-local list; from
+    /// elsewhere it goes through the inbox and wakes the loop.
+    pub(crate) fn schedule(&self, slot: usize, generation: u64) {
+        if CURRENT_LOOP.with(Cell::get) == self.id {
+            LOCAL_READY.with(|r| r.borrow_mut().push((slot, generation)));
+        } else {
+            let mut inbox = lock(&self.inbox);
+            inbox.ready.push((slot, generation));
+            self.pending.store(true, Ordering::Release);
+            drop(inbox);
+            self.wake();
+        }
+    }
+
+    /// Hand a new connection to this loop (from the accepting loop).
+    pub(crate) fn hand_over(&self, conn: S) {
+        let mut inbox = lock(&self.inbox);
+        inbox.new_conns.push(conn);
+        self.pending.store(true, Ordering::Release);
+        drop(inbox);
+        self.wake();
+    }
+}
+
+/// The part of a connection that senders on other threads touch.
+pub(crate) struct LinkShared<S> {
+    pub(crate) queue: Mutex<VecDeque<(Queued, MessageId)>>,
+    /// Payload bytes queued plus encoded bytes not yet written: one counter,
+    /// so a sender never reads it caught between the two.
+    pub(crate) buffered: AtomicUsize,
+    /// The output length already counted in `buffered` (the loop's own).
+    pub(crate) out_bytes: AtomicUsize,
+    pub(crate) closed: AtomicBool,
+    pub(crate) close_request: Mutex<Option<(CloseCode, String)>>,
+    /// Set with `close_request`, so the loop need not lock to look.
+    pub(crate) close_requested: AtomicBool,
+    next_id: AtomicU64,
+    slot: usize,
+    generation: u64,
+    home: Arc<LoopShared<S>>,
+    state: Arc<ServerState>,
+    high_water_mark: usize,
+    policy: Backpressure,
+}
+
+impl<S> LinkShared<S> {
+    /// The link of the connection in `slot` (at `generation`) of the loop
+    /// `home`, with the server's high-water mark and backpressure policy.
+    pub(crate) fn new(
+        slot: usize,
+        generation: u64,
+        home: Arc<LoopShared<S>>,
+        state: Arc<ServerState>,
+        options: &ServerBuilder,
+    ) -> LinkShared<S> {
+        LinkShared {
+            queue: Mutex::default(),
+            buffered: AtomicUsize::new(0),
+            out_bytes: AtomicUsize::new(0),
+            closed: AtomicBool::new(false),
+            close_request: Mutex::new(None),
+            close_requested: AtomicBool::new(false),
+            next_id: AtomicU64::new(0),
+            slot,
+            generation,
+            home,
+            state,
+            high_water_mark: options.high_water_mark,
+            policy: options.backpressure,
+        }
+    }
+
+    /// Ask for the close handshake: from now on `send` refuses; what was
+    /// queued before still goes out ahead of the Close.
+    pub(crate) fn request_close(&self, code: CloseCode, reason: &str) {
+        let mut req = lock(&self.close_request);
+        if req.is_none() && !self.closed.swap(true, Ordering::AcqRel) {
+            *req = Some((code, reason.to_owned()));
+            self.close_requested.store(true, Ordering::Release);
+            drop(req);
+            self.home.schedule(self.slot, self.generation);
+        }
+    }
+
+    /// The close request, once: `Some` the first time the loop looks after
+    /// [`request_close`](LinkShared::request_close).
+    pub(crate) fn take_close_request(&self) -> Option<(CloseCode, String)> {
+        if self.close_requested.swap(false, Ordering::AcqRel) {
+            lock(&self.close_request).take()
+        } else {
+            None
+        }
+    }
+
+    pub(crate) fn buffered(&self) -> usize {
+        self.buffered.load(Ordering::Acquire)
+    }
+
+    /// The output now holds `len` unwritten bytes: count the change for
+    /// senders on other threads.
+    pub(crate) fn output_is(&self, len: usize) {
+        let counted = self.out_bytes.swap(len, Ordering::Relaxed);
+        super::queued::adjust(&self.buffered, len, counted);
+    }
+}
+
+/// A client's [`Link`] on a loop driver.
+pub(crate) struct LoopLink<S>(pub(crate) Arc<LinkShared<S>>);
+
+impl<S: Send + 'static> Link for LoopLink<S> {
+    fn send(&self, message: Message, policy: Option<Backpressure>) -> Result<MessageId, SendError> {
+        self.enqueue(Queued::Message(message), policy)
+    }
+
+    fn send_prepared(
+        &self,
+        prepared: &Arc<PreparedMessage>,
+        policy: Option<Backpressure>,
+    ) -> Result<MessageId, SendError> {
+        self.enqueue(Queued::Prepared(prepared.clone()), policy)
+    }
+
+    fn close(&self, code: CloseCode, reason: &str) {
+        self.0.request_close(code, reason);
+    }
+
+    fn buffered_amount(&self) -> usize {
+        self.0.buffered()
+    }
+}
+
+impl<S> LoopLink<S> {
+    fn enqueue(
+        &self,
+        message: Queued,
+        policy: Option<Backpressure>,
+    ) -> Result<MessageId, SendError> {
+        let l = &self.0;
+        if l.closed.load(Ordering::Acquire) {
+            return Err(SendError::Closed);
+        }
+        Backpressure::check(
+            policy.unwrap_or(l.policy),
+            l.buffered(),
+            message.len(),
+            l.high_water_mark,
+            &l.state,
+            |code, reason| l.request_close(code, reason),
+        )?;
+        let id = l.next_id.fetch_add(1, Ordering::Relaxed);
+        l.buffered.fetch_add(message.len(), Ordering::AcqRel);
+        lock(&l.queue).push_back((message, id));
+        l.home.schedule(l.slot, l.generation);
+        Ok(id)
+    }
+}
+
+/// A loop's way to its engine: direct, with the client's queued sends
+/// encoded after every callback.
+pub(crate) struct LoopAccess<'a, S> {
+    pub(crate) engine: &'a mut Engine,
+    pub(crate) output: &'a mut Output,
+    pub(crate) link: &'a LinkShared<S>,
+}
+
+impl<S> EngineAccess for LoopAccess<'_, S> {
+    fn poll_event(&mut self) -> Result<Option<Event>, Error> {
+        Ok(self.engine.poll_event()?)
+    }
+
+    fn after_callback(&mut self) {
+        encode_queued(self.output, self.engine, self.link, true);
+    }
+
+    fn close_internal_error(&mut self) {
+        self.link.request_close(CloseCode::INTERNAL_ERROR, "");
+    }
+}
+
+/// Move queued messages into the output (the shared
+/// [`encode_queued`](crate::server::queued::encode_queued)), counting
+/// them for senders on other threads.
+pub(crate) fn encode_queued<S>(
+    output: &mut Output,
+    engine: &mut Engine,
+    link: &LinkShared<S>,
+    all: bool,
+) {
+    super::queued::encode_queued(output, engine, &link.queue, all, |added, removed| {
+        link.out_bytes.fetch_add(added, Ordering::Relaxed);
+        super::queued::adjust(&link.buffered, added, removed);
+    });
+}

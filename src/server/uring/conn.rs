@@ -1,0 +1,261 @@
+//! A connection's input on the io_uring loop: receive completions (into
+//! the handshake, the engine, or discarded while closing), keeping the
+//! multishot receive armed exactly while the connection wants input, and
+//! the opening handshake.
+
+use std::os::fd::AsRawFd;
+use std::sync::atomic::Ordering;
+
+use super::ring::{user_data, Completion, Op};
+use super::*;
+use crate::driver::{server_engine, ServerProgress};
+use crate::handshake::{Rejection, Request};
+use crate::server::dispatch::{decide, open_client};
+use crate::server::loop_link::LoopLink;
+use crate::server::shared::guarded;
+
+/// What a receive completion means for its connection.
+enum Input {
+    /// Nothing to do (no bytes, or bytes discarded).
+    Nothing,
+    /// The handshake moved on.
+    Handshake(ServerProgress),
+    /// Bytes went to the engine: dispatch them.
+    Engine,
+    /// The peer's FIN.
+    Eof,
+    /// The receive failed.
+    Failed(io::Error),
+}
+
+/// Hand received bytes to the connection's current phase.
+fn feed<D>(conn: &mut Conn<D>, data: &[u8]) -> Input {
+    match &mut conn.phase {
+        Phase::Handshake { handshake, .. } => match handshake.receive(data) {
+            ServerProgress::NeedMore => Input::Nothing,
+            done => Input::Handshake(done),
+        },
+        Phase::Open { engine, .. } => {
+            engine.receive(data);
+            Input::Engine
+        }
+        Phase::Closing => Input::Nothing,
+        Phase::Lingering(linger) => {
+            // Past the byte bound `wants_read` turns false: the receive
+            // is cancelled and the deadline ends the connection, so flow
+            // control holds a flooding peer until it reads our Close.
+            linger.discarded(data.len());
+            Input::Nothing
+        }
+    }
+}
+
+/// Whether the connection's receive should be armed.
+fn wants_read<D>(conn: &Conn<D>) -> bool {
+    !conn.dead
+        && !conn.eof
+        && !conn.read_paused
+        && match &conn.phase {
+            Phase::Lingering(linger) => !linger.exhausted(),
+            _ => true,
+        }
+}
+
+impl<H: Handler> LoopCtx<H> {
+    /// Arm or cancel the connection's multishot receive to match what it
+    /// wants now.
+    pub(super) fn sync_recv(&mut self, slot: usize) {
+        let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
+            return;
+        };
+        match (conn.recv, wants_read(conn)) {
+            (Recv::Idle, true) => {
+                self.ring
+                    .recv(conn.socket.as_raw_fd(), slot, conn.generation);
+                conn.recv = Recv::Armed;
+            }
+            (Recv::Armed, false) => {
+                self.ring.cancel(user_data(Op::Recv, slot, conn.generation));
+                conn.recv = Recv::Cancelling;
+            }
+            _ => {}
+        }
+    }
+
+    pub(super) fn on_recv(&mut self, c: Completion) {
+        let slot = c.slot;
+        let buffer = c.buffer();
+        let Some(conn) = self
+            .conns
+            .get_mut(slot)
+            .and_then(Option::as_mut)
+            .filter(|conn| conn.generation == c.generation)
+        else {
+            if let Some(bid) = buffer {
+                self.ring.recycle(bid);
+            }
+            return;
+        };
+        if !c.more() {
+            conn.recv = Recv::Idle;
+        }
+        let input = if conn.dead {
+            Input::Nothing
+        } else if c.result > 0 {
+            match buffer {
+                Some(bid) => feed(conn, self.ring.data(bid, c.result as usize)),
+                None => Input::Failed(io::Error::other("a receive completion without a buffer")),
+            }
+        } else if c.result == 0 {
+            Input::Eof
+        } else if matches!(-c.result, libc::ENOBUFS | libc::ECANCELED | libc::EINTR) {
+            // Out of buffers, or stopped on purpose: armed again below if
+            // the connection still wants input.
+            Input::Nothing
+        } else {
+            Input::Failed(io::Error::from_raw_os_error(-c.result))
+        };
+        if let Some(bid) = buffer {
+            self.ring.recycle(bid);
+        }
+        match input {
+            Input::Nothing => {}
+            Input::Handshake(progress) => self.handshake_progress(slot, progress),
+            Input::Engine => self.mark_dirty(slot),
+            Input::Eof => self.input_ended(slot, None),
+            Input::Failed(e) => self.input_ended(slot, Some(e)),
+        }
+        let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
+            return;
+        };
+        if conn.dead {
+            self.try_free(slot);
+        } else {
+            self.sync_recv(slot);
+        }
+    }
+
+    fn mark_dirty(&mut self, slot: usize) {
+        if let Some(conn) = self.conns[slot].as_mut() {
+            if !conn.dirty {
+                conn.dirty = true;
+                self.dirty.push(slot);
+            }
+        }
+    }
+
+    /// The peer's FIN, or a failed receive (`error`).
+    fn input_ended(&mut self, slot: usize, error: Option<io::Error>) {
+        let Some(conn) = self.conns[slot].as_mut() else {
+            return;
+        };
+        conn.eof = true;
+        let peer = conn.peer;
+        match &mut conn.phase {
+            Phase::Open { engine, .. } => {
+                if let Some(e) = error {
+                    log::debug!("read from {peer} failed: {e}");
+                    conn.io_error.get_or_insert(e);
+                }
+                engine.receive_eof();
+                self.mark_dirty(slot);
+            }
+            Phase::Handshake { .. } => {
+                if let Some(e) = error {
+                    log::debug!("reading the handshake from {peer} failed: {e}");
+                }
+                self.state.refused.fetch_add(1, Ordering::Relaxed);
+                self.finish(slot);
+            }
+            Phase::Closing if error.is_none() => self.pump(slot),
+            Phase::Closing | Phase::Lingering(_) => self.finish(slot),
+        }
+    }
+
+    fn handshake_progress(&mut self, slot: usize, progress: ServerProgress) {
+        let Some(Conn {
+            phase: Phase::Handshake { refuse, .. },
+            ..
+        }) = self.conns[slot].as_ref()
+        else {
+            return;
+        };
+        let refuse = *refuse;
+        match progress {
+            ServerProgress::NeedMore => {}
+            ServerProgress::Reject(rejection) => {
+                self.state.refused.fetch_add(1, Ordering::Relaxed);
+                self.reject(slot, rejection);
+            }
+            ServerProgress::Request { .. } if refuse => {
+                self.state.refused.fetch_add(1, Ordering::Relaxed);
+                self.reject(slot, Rejection::status(503).with_header("Retry-After", "1"));
+            }
+            ServerProgress::Request { request, leftover } => self.open(slot, *request, leftover),
+        }
+    }
+
+    fn reject(&mut self, slot: usize, rejection: Rejection) {
+        let Some(conn) = self.conns[slot].as_mut() else {
+            return;
+        };
+        log::debug!("refused {}: {}", conn.peer, rejection.error);
+        conn.phase = Phase::Closing;
+        conn.output.push(rejection.to_bytes());
+        self.pump(slot);
+    }
+
+    fn open(&mut self, slot: usize, request: Request, rest: Vec<u8>) {
+        let (handler, state, options) = (
+            self.handler.clone(),
+            self.state.clone(),
+            self.options.clone(),
+        );
+        let (accepted, data) = match decide(&*handler, &state, &options.handshake, &request) {
+            Ok(decided) => decided,
+            Err(rejection) => {
+                state.refused.fetch_add(1, Ordering::Relaxed);
+                return self.reject(slot, rejection);
+            }
+        };
+        let engine = server_engine(options.config, &options.handshake, &accepted.extensions);
+        let mut engine = match engine {
+            Ok(e) => Box::new(e),
+            Err(e) => {
+                log::error!("invalid connection config: {e}");
+                return self.reject(slot, Rejection::status(500));
+            }
+        };
+        engine.receive(&rest);
+        engine.handle_timeout(Instant::now());
+        let Some(conn) = self.conns[slot].as_mut() else {
+            return;
+        };
+        conn.output.push(accepted.to_bytes());
+        let link = Arc::new(LinkShared::new(
+            slot,
+            u64::from(conn.generation),
+            self.me.clone(),
+            state.clone(),
+            &options,
+        ));
+        let client = open_client::<H>(
+            &self.hub,
+            &state,
+            conn.peer,
+            request,
+            &accepted,
+            data,
+            Box::new(LoopLink(link.clone())),
+        );
+        conn.phase = Phase::Open {
+            engine,
+            client: client.clone(),
+            link: link.clone(),
+        };
+        if !guarded(&state, "on_open", || handler.on_open(&client)) {
+            link.request_close(CloseCode::INTERNAL_ERROR, "");
+        }
+        self.process(slot);
+    }
+}
