@@ -268,6 +268,21 @@ impl Engine {
         if self.in_pos == self.inbuf.len() {
             self.inbuf.clear();
             self.in_pos = 0;
+            // Room for the rest of the frame these bytes belong to, if it
+            // is known and within twice what came (never more than the
+            // peer has sent, doubled): the frame's last bytes then join
+            // without a reallocation that copies the first ones.
+            let frame_left = match &self.frame {
+                Some(frame) => Some((frame.header.payload_len - frame.received) as usize),
+                None => match self.decoder.decode_header(data) {
+                    Ok(Some((header, len))) => Some(len + header.payload_len as usize),
+                    _ => None,
+                },
+            };
+            if let Some(left) = frame_left {
+                self.inbuf
+                    .reserve_exact(left.min(data.len().saturating_mul(2)).max(data.len()));
+            }
         } else if self.in_pos > 0 && self.in_pos >= self.inbuf.len() / 2 {
             self.inbuf.drain(..self.in_pos);
             self.in_pos = 0;
