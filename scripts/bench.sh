@@ -41,8 +41,12 @@ fi
 # 5. Micro benchmarks (criterion), reduced to one line per case.
 cargo bench -p wsstack-bench --bench micro --quiet -- --warm-up-time 1 --measurement-time 3 2>/dev/null |
     awk '
-        /^[a-z_0-9]+\/[a-z_0-9]+(\/[a-z_0-9]+)?$/ { name = $1 }
-        /thrpt:/ { gsub(/\[|\]/, ""); print "micro=" name " thrpt_median=" $4 $5 }
+        # A case name, alone on its line or (when short) before "time:".
+        $1 ~ /^[A-Za-z_0-9]+\/[A-Za-z_0-9]+(\/[A-Za-z_0-9]+)?$/ { name = $1 }
+        # Only a case'"'"'s own throughput line, not criterion'"'"'s "change" lines.
+        $1 == "thrpt:" && name != "" && $0 !~ /%/ {
+            gsub(/\[|\]/, ""); print "micro=" name " thrpt_median=" $4 $5; name = ""
+        }
     '
 
 # 6. permessage-deflate against raw zlib-rs (flate2, same backend, level
@@ -57,7 +61,7 @@ cargo bench -p wsstack-bench --bench deflate --quiet -- --warm-up-time 1 --measu
             if (unit == "ms") return v * 1000000
             return v * 1000000000
         }
-        /^pmd_[A-Za-z0-9_]+\/[a-z]+\/[a-z_0-9]+$/ { name = $1 }
+        $1 ~ /^pmd_[A-Za-z0-9_]+\/[a-z]+\/[a-z_0-9]+$/ { name = $1 }
         $1 == "time:" && name != "" {
             gsub(/\[|\]/, "")
             split(name, part, "/")
