@@ -12,7 +12,7 @@
 //!   hands the connections out round-robin, through the other loops'
 //!   inboxes (`server/loop_link.rs`, shared with the event loop).
 //! - **Receive**: each connection has one multishot receive that picks
-//!   buffers from the loop's group of provided buffers (128 × 64 KiB per
+//!   buffers from the loop's group of provided buffers (256 × 64 KiB per
 //!   loop, lent with `IORING_OP_PROVIDE_BUFFERS`). A completion's bytes
 //!   are copied into the handshake or the engine at once and the buffer
 //!   is lent again, in batches of consecutive ids, before the next
