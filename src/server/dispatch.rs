@@ -1,14 +1,14 @@
-//! The servers' adapter of a [`Handler`] to the one dispatch, shared by
-//! the threaded and the event-loop server.
+//! The servers' adapter of a [`Handler`] to the one dispatch and the one
+//! admission of an upgrade request, shared by every server.
 
 use std::io;
 use std::sync::atomic::Ordering;
 
 use super::client::{ClientInfo, Link};
 use super::shared::{guarded, ServerState};
-use super::{Client, Handler, Hub};
-use crate::connection::{Event, Message};
-use crate::driver::{close_for, dispatch, Dispatched, EventTarget};
+use super::{Client, Handler, Hub, ServerBuilder};
+use crate::connection::{Engine, Event, Message};
+use crate::driver::{close_for, dispatch, server_engine, Dispatched, EventTarget};
 use crate::error::Error;
 use crate::frame::CloseCode;
 use crate::handshake::{Accepted, Rejection, Request, ServerConfig};
@@ -163,6 +163,71 @@ pub(crate) fn decide<H: Handler>(
     })?;
     data.map(|d| (accepted, d))
         .ok_or_else(|| Rejection::status(500))
+}
+
+/// A request a server accepted: what was agreed, the client's data, and
+/// the engine, already fed the bytes that followed the request and with
+/// its clock started (so its timers are armed).
+pub(crate) struct Admitted<D> {
+    pub(crate) accepted: Accepted,
+    pub(crate) data: D,
+    pub(crate) engine: Engine,
+}
+
+/// What every server does with a complete upgrade request: [`decide`],
+/// then the engine for what was agreed (a configuration the engine
+/// refuses is answered 500), fed `rest` and started at `now`. A refusal is
+/// counted in the server's statistics and returned, to be answered.
+pub(crate) fn admit<H: Handler>(
+    handler: &H,
+    state: &ServerState,
+    options: &ServerBuilder,
+    request: &Request,
+    rest: &[u8],
+    now: std::time::Instant,
+) -> Result<Admitted<H::Data>, Rejection> {
+    let refused = |rejection: Rejection| {
+        state.refused.fetch_add(1, Ordering::Relaxed);
+        rejection
+    };
+    let (accepted, data) = decide(handler, state, &options.handshake, request).map_err(refused)?;
+    let mut engine = server_engine(options.config, &options.handshake, &accepted.extensions)
+        .map_err(|e| {
+            log::error!("invalid connection config: {e}");
+            refused(Rejection::status(500))
+        })?;
+    engine.receive(rest);
+    engine.handle_timeout(now);
+    Ok(Admitted {
+        accepted,
+        data,
+        engine,
+    })
+}
+
+/// What a loop driver does with its handshake's progress: `None` to wait
+/// for more, a complete request to [`admit`], or a refusal (counted) to
+/// answer. Over the connection limit (`refuse`), a complete request is
+/// answered 503.
+#[cfg(any(feature = "mio", all(feature = "uring", target_os = "linux")))]
+pub(crate) fn handshake_verdict(
+    progress: crate::driver::ServerProgress,
+    refuse: bool,
+    state: &ServerState,
+) -> Option<Result<(Request, Vec<u8>), Rejection>> {
+    let refused = |rejection: Rejection| {
+        state.refused.fetch_add(1, Ordering::Relaxed);
+        Some(Err(rejection))
+    };
+    use crate::driver::ServerProgress;
+    match progress {
+        ServerProgress::NeedMore => None,
+        ServerProgress::Reject(rejection) => refused(rejection),
+        ServerProgress::Request { .. } if refuse => {
+            refused(Rejection::status(503).with_header("Retry-After", "1"))
+        }
+        ServerProgress::Request { request, leftover } => Some(Ok((*request, leftover))),
+    }
 }
 
 /// A client whose handshake was accepted: its handle, registered in the

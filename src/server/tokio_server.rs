@@ -23,13 +23,13 @@ use ::tokio::task::JoinSet;
 use ::tokio::time::Sleep;
 
 use super::client::Link;
-use super::dispatch::{decide, deliver, open_client, report_close, transport_loss};
+use super::dispatch::{admit, deliver, open_client, report_close, transport_loss, Admitted};
 use super::shared::{guarded, ServerState};
 use super::{
     Backpressure, Client, Handler, Hub, MessageId, SendError, ServerBuilder, ServerHandle,
 };
 use crate::connection::{Engine, Event, Message, PreparedMessage};
-use crate::driver::{server_engine, Linger};
+use crate::driver::Linger;
 use crate::error::Error;
 use crate::frame::CloseCode;
 use crate::handshake::Rejection;
@@ -301,27 +301,20 @@ async fn serve_ws<H: Handler, S: AsyncRead + AsyncWrite + Unpin>(
             return;
         }
     };
-    let (accepted, data) = match decide(handler, state, &options.handshake, &request) {
-        Ok(decided) => decided,
+    let admitted = admit(handler, state, options, &request, &rest, now());
+    let Admitted {
+        accepted,
+        data,
+        engine,
+    } = match admitted {
+        Ok(admitted) => admitted,
         Err(rejection) => {
-            state.refused.fetch_add(1, Ordering::Relaxed);
             reject(&mut tcp, rejection).await;
-            return;
-        }
-    };
-    let mut engine = match server_engine(options.config, &options.handshake, &accepted.extensions) {
-        Ok(engine) => engine,
-        Err(e) => {
-            log::error!("invalid connection config: {e}");
-            reject(&mut tcp, Rejection::status(500)).await;
             return;
         }
     };
     let mut out = Output::default();
     out.push(accepted.to_bytes());
-    engine.receive(&rest);
-    // Start the engine's clock so its timers (ping, idle) are armed.
-    engine.handle_timeout(now());
     let link = Arc::new(LinkShared::new(
         ctx.state.clone(),
         options.high_water_mark,

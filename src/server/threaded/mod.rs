@@ -15,11 +15,13 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use super::client::Link;
-use super::dispatch::{decide, deliver, open_client, report_close, transport_loss, EngineAccess};
+use super::dispatch::{
+    admit, deliver, open_client, report_close, transport_loss, Admitted, EngineAccess,
+};
 use super::shared::{guarded, ServerState};
 use super::{Client, Handler, Hub, ServerBuilder, ServerHandle};
 use crate::connection::Event;
-use crate::driver::{server_engine, Linger, ServerHandshake, ServerProgress};
+use crate::driver::{Linger, ServerHandshake, ServerProgress};
 use crate::error::Error;
 use crate::frame::CloseCode;
 use crate::handshake::{Rejection, Request};
@@ -359,20 +361,16 @@ fn serve<H: Handler>(
         state.refused.fetch_add(1, Ordering::Relaxed);
         return;
     };
-    let (accepted, data) = match decide(handler, state, &options.handshake, &request) {
-        Ok(decided) => decided,
+    let admitted = admit(handler, state, options, &request, &rest, Instant::now());
+    let Admitted {
+        accepted,
+        data,
+        engine,
+    } = match admitted {
+        Ok(admitted) => admitted,
         Err(rejection) => {
             log::debug!("refused {peer}: {}", rejection.error);
-            state.refused.fetch_add(1, Ordering::Relaxed);
             wire.reject(&rejection);
-            return;
-        }
-    };
-    let mut engine = match server_engine(options.config, &options.handshake, &accepted.extensions) {
-        Ok(e) => e,
-        Err(e) => {
-            log::error!("invalid connection config: {e}");
-            wire.reject(&Rejection::status(500));
             return;
         }
     };
@@ -386,9 +384,6 @@ fn serve<H: Handler>(
     } = wire;
     let writer = writer.into_inner().unwrap_or_else(|e| e.into_inner());
     let _ = writer.set_write_timeout(Some(options.write_timeout));
-    engine.receive(&rest);
-    // Start the engine's clock so its timers (ping, idle) are armed.
-    engine.handle_timeout(Instant::now());
     let conn = Arc::new(Conn::new(
         engine,
         writer,

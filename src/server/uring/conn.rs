@@ -8,9 +8,9 @@ use std::sync::atomic::Ordering;
 
 use super::ring::{user_data, Completion, Op};
 use super::*;
-use crate::driver::{server_engine, ServerProgress};
+use crate::driver::ServerProgress;
 use crate::handshake::{Rejection, Request};
-use crate::server::dispatch::{decide, open_client};
+use crate::server::dispatch::{admit, handshake_verdict, open_client, Admitted};
 use crate::server::loop_link::LoopLink;
 use crate::server::shared::guarded;
 
@@ -181,17 +181,10 @@ impl<H: Handler> LoopCtx<H> {
             return;
         };
         let refuse = *refuse;
-        match progress {
-            ServerProgress::NeedMore => {}
-            ServerProgress::Reject(rejection) => {
-                self.state.refused.fetch_add(1, Ordering::Relaxed);
-                self.reject(slot, rejection);
-            }
-            ServerProgress::Request { .. } if refuse => {
-                self.state.refused.fetch_add(1, Ordering::Relaxed);
-                self.reject(slot, Rejection::status(503).with_header("Retry-After", "1"));
-            }
-            ServerProgress::Request { request, leftover } => self.open(slot, *request, leftover),
+        match handshake_verdict(progress, refuse, &self.state) {
+            None => {}
+            Some(Err(rejection)) => self.reject(slot, rejection),
+            Some(Ok((request, rest))) => self.open(slot, request, rest),
         }
     }
 
@@ -211,23 +204,16 @@ impl<H: Handler> LoopCtx<H> {
             self.state.clone(),
             self.options.clone(),
         );
-        let (accepted, data) = match decide(&*handler, &state, &options.handshake, &request) {
-            Ok(decided) => decided,
-            Err(rejection) => {
-                state.refused.fetch_add(1, Ordering::Relaxed);
-                return self.reject(slot, rejection);
-            }
+        let admitted = admit(&*handler, &state, &options, &request, &rest, Instant::now());
+        let Admitted {
+            accepted,
+            data,
+            engine,
+        } = match admitted {
+            Ok(admitted) => admitted,
+            Err(rejection) => return self.reject(slot, rejection),
         };
-        let engine = server_engine(options.config, &options.handshake, &accepted.extensions);
-        let mut engine = match engine {
-            Ok(e) => Box::new(e),
-            Err(e) => {
-                log::error!("invalid connection config: {e}");
-                return self.reject(slot, Rejection::status(500));
-            }
-        };
-        engine.receive(&rest);
-        engine.handle_timeout(Instant::now());
+        let engine = Box::new(engine);
         let Some(conn) = self.conns[slot].as_mut() else {
             return;
         };
