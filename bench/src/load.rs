@@ -104,12 +104,15 @@ pub struct EchoCase<'a> {
 
 /// §2's echo load, inside a `LocalSet`: `conns` connections to `path`
 /// (opened 100 at a time), each keeping one message of `size` bytes in
-/// flight; `warmup`, then a `window` that is counted.
+/// flight; `warmup`, then a `window` that is counted. `on_warm` runs once
+/// every connection is open, as the warm-up starts (e.g. to tell another
+/// process to start counting something outside the window).
 pub async fn echo_load(
     addr: SocketAddr,
     case: EchoCase<'_>,
     (warmup, window): (Duration, Duration),
     server_pid: Option<u32>,
+    on_warm: impl FnOnce(),
 ) -> EchoLoad {
     let EchoCase {
         path,
@@ -161,6 +164,7 @@ pub async fn echo_load(
             }
         }));
     }
+    on_warm();
     tokio::time::sleep(warmup).await;
     let ticks_before = server_pid.map(cpu_ticks);
     measuring.set(true);

@@ -46,6 +46,49 @@ pub enum ServerProgress {
 pub struct ServerHandshake {
     limits: Limits,
     buf: Vec<u8>,
+    cut: HeadCut,
+}
+
+/// Which prefix of a buffered head to hand the parser, so that a head
+/// trickled in byte by byte costs linear work, not one whole parse per
+/// byte.
+///
+/// The parser sees every complete line, and at least the largest power of
+/// two of bytes buffered (so garbage without a line break, such as a TLS
+/// hello sent to a plain port, is refused on its first read). The prefix
+/// depends only on the bytes buffered, never on how they were split, and
+/// the parser decides a prefix the same way as any longer buffer holding
+/// it, so a split feed ends exactly as a whole one. A prefix that was
+/// parsed and found incomplete is not parsed again: after one read the
+/// parser runs at most once per line and once per doubling.
+#[derive(Debug, Default)]
+struct HeadCut {
+    /// End of the last complete line buffered (just past its `\n`).
+    lines: usize,
+    /// The prefix parsed last time, found incomplete.
+    parsed: usize,
+}
+
+impl HeadCut {
+    /// Note `data`, just appended to `buf`, and return the prefix length
+    /// to parse now, or `None` when it is the one already found
+    /// incomplete. At or past `max` bytes the whole buffer is parsed.
+    fn advance(&mut self, buf: &[u8], data: &[u8], max: usize) -> Option<usize> {
+        if let Some(i) = data.iter().rposition(|&b| b == b'\n') {
+            self.lines = buf.len() - data.len() + i + 1;
+        }
+        let cut = if buf.len() >= max {
+            buf.len()
+        } else {
+            let doubling = buf.len().checked_ilog2().map_or(0, |log| 1 << log);
+            self.lines.max(doubling)
+        };
+        if cut == self.parsed {
+            return None;
+        }
+        self.parsed = cut;
+        Some(cut)
+    }
 }
 
 impl ServerHandshake {
@@ -54,13 +97,23 @@ impl ServerHandshake {
         ServerHandshake {
             limits,
             buf: Vec::new(),
+            cut: HeadCut::default(),
         }
     }
 
     /// Take bytes read from the transport.
+    ///
+    /// However the bytes are split across calls, the handshake ends the
+    /// same way as if they had come in one call.
     pub fn receive(&mut self, data: &[u8]) -> ServerProgress {
         self.buf.extend_from_slice(data);
-        match parse_request(&self.buf, &self.limits) {
+        let Some(cut) = self
+            .cut
+            .advance(&self.buf, data, self.limits.max_handshake_bytes)
+        else {
+            return ServerProgress::NeedMore;
+        };
+        match parse_request(&self.buf[..cut], &self.limits) {
             Ok(None) => ServerProgress::NeedMore,
             Ok(Some((request, used))) => {
                 let leftover = self.buf.split_off(used);
@@ -116,6 +169,7 @@ pub enum ClientProgress {
 pub struct ClientHandshake {
     limits: Limits,
     buf: Vec<u8>,
+    cut: HeadCut,
 }
 
 impl ClientHandshake {
@@ -125,6 +179,7 @@ impl ClientHandshake {
         let hs = ClientHandshake {
             limits: request.limits,
             buf: Vec::new(),
+            cut: HeadCut::default(),
         };
         Ok((hs, request.to_bytes()))
     }
@@ -138,7 +193,13 @@ impl ClientHandshake {
         data: &[u8],
     ) -> Result<ClientProgress, HandshakeError> {
         self.buf.extend_from_slice(data);
-        let Some((response, used)) = parse_response(&self.buf, &self.limits)? else {
+        let Some(cut) = self
+            .cut
+            .advance(&self.buf, data, self.limits.max_handshake_bytes)
+        else {
+            return Ok(ClientProgress::NeedMore);
+        };
+        let Some((response, used)) = parse_response(&self.buf[..cut], &self.limits)? else {
             return Ok(ClientProgress::NeedMore);
         };
         let negotiated = request.validate_response(&response)?;
@@ -198,5 +259,80 @@ mod tests {
                 ServerProgress::Request { .. } => panic!("not a request"),
             }
         }
+    }
+
+    #[test]
+    fn a_trickled_head_is_parsed_once_per_line_and_doubling() {
+        let limits = Limits::default();
+        let max = limits.max_handshake_bytes;
+        let mut head = b"GET / HTTP/1.1\r\n".to_vec();
+        head.extend(std::iter::repeat_n(b'x', max));
+        let mut buf = Vec::new();
+        let mut cut = HeadCut::default();
+        let mut parses = 0;
+        for b in &head[..max] {
+            buf.push(*b);
+            if let Some(at) = cut.advance(&buf, std::slice::from_ref(b), max) {
+                parses += 1;
+                assert!(at <= buf.len());
+            }
+        }
+        // One parse at the line break, one per power of two, one at the limit.
+        assert!(parses <= 2 + max.ilog2() as usize, "{parses} parses");
+    }
+
+    #[test]
+    fn garbage_without_a_line_break_is_refused_on_its_first_read() {
+        let mut hello = vec![0x16, 0x03, 0x01, 0x02, 0x00];
+        hello.extend(std::iter::repeat_n(0x41, 300));
+        let mut hs = ServerHandshake::new(Limits::default());
+        assert!(
+            matches!(hs.receive(&hello), ServerProgress::Reject(r) if r.response.status == 400)
+        );
+    }
+
+    #[test]
+    fn an_error_in_an_unfinished_line_ends_split_and_whole_feeds_alike() {
+        let wire = b"GET / HTTP/1.1\r\nHost: a\r\nBad\x00Name: x";
+        let whole = ServerHandshake::new(Limits::default()).receive(wire);
+        let mut hs = ServerHandshake::new(Limits::default());
+        let mut split = ServerProgress::NeedMore;
+        for b in wire {
+            split = hs.receive(std::slice::from_ref(b));
+            if !matches!(split, ServerProgress::NeedMore) {
+                break;
+            }
+        }
+        match (whole, split) {
+            (ServerProgress::NeedMore, ServerProgress::NeedMore) => {}
+            (ServerProgress::Reject(a), ServerProgress::Reject(b)) => assert_eq!(a, b),
+            (a, b) => panic!("whole {a:?}, split {b:?}"),
+        }
+        // The line break after the bad name decides it either way.
+        assert!(matches!(hs.receive(b"\r\n"), ServerProgress::Reject(_)));
+    }
+
+    #[test]
+    fn a_response_trickled_in_is_the_same_as_whole() {
+        let request = ClientRequest::new("ws://a/chat")
+            .expect("url")
+            .with_key("dGhlIHNhbXBsZSBub25jZQ==");
+        let (mut hs, _) = ClientHandshake::start(&request).expect("start");
+        let wire = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
+            Connection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n\x81";
+        for (i, b) in wire.iter().enumerate() {
+            match hs
+                .receive(&request, std::slice::from_ref(b))
+                .expect("valid")
+            {
+                ClientProgress::NeedMore => assert!(i < wire.len() - 2),
+                ClientProgress::Upgraded { leftover, .. } => {
+                    assert_eq!(i, wire.len() - 2, "upgraded at the blank line");
+                    assert!(leftover.is_empty());
+                    return;
+                }
+            }
+        }
+        panic!("never upgraded");
     }
 }

@@ -9,13 +9,15 @@
 //! runtime). The load generator runs on core 1 and
 //! is a third-party client: fastwebsockets on a current-thread runtime.
 //! Each connection keeps one message in flight: send, await the echo,
-//! check it, record the round trip. 1 s warm-up, 5 s window, servers
-//! rotated A B C D E F per round.
+//! check it, record the round trip. 3 s warm-up, 5 s window, servers
+//! rotated A B C D E F per round. The server's CPU time is read at the
+//! window's start and end, so connection set-up and warm-up do not count.
 //!
 //! `cargo run --release -p wsstack-bench --bin echo_bench -- run [ROUNDS]`
 //! prints one `key=value` line per server and case (median over rounds,
 //! min-max), with the system calls per echo (counted with `perf stat` on
-//! `raw_syscalls:sys_enter` over 2 s of the window; `na` without perf),
+//! `raw_syscalls:sys_enter` over 2 s of the warm-up, so the tracing does
+//! not slow the measured window; `na` without perf),
 //! ending with the ratios of echoes per server CPU-second against
 //! fastwebsockets and tokio-tungstenite.
 
@@ -30,9 +32,10 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use wsstack::server::{Client, Handler, ServerBuilder};
 use wsstack::Message;
-use wsstack_bench::load::{cpu_ticks, echo_load, read_head, runtime, EchoCase};
+use wsstack_bench::load::{echo_load, read_head, runtime, EchoCase};
 
-const WARMUP: Duration = Duration::from_secs(1);
+/// Long enough for the system-call count (`SYSCALL_WINDOW`) to fit in it.
+const WARMUP: Duration = Duration::from_secs(3);
 const WINDOW: Duration = Duration::from_secs(5);
 const SERVERS: [&str; 8] = [
     "wsstack-event-loop",
@@ -205,7 +208,15 @@ fn serve(kind: &str) {
 // ---------------------------------------------------------------- load
 
 /// Returns (messages in window, sorted round trips in microseconds).
-fn load(addr: SocketAddr, conns: usize, size: usize, text: bool, pmd: bool) -> (u64, Vec<u32>) {
+/// The load generator's side: prints `warming` once connected, then
+/// returns the echoes, round trips and the server's CPU ticks in the
+/// window.
+fn load(
+    addr: SocketAddr,
+    (conns, size, text): (usize, usize, bool),
+    pmd: bool,
+    server_pid: u32,
+) -> (u64, Vec<u32>, u64) {
     runtime().block_on(async move {
         let local = tokio::task::LocalSet::new();
         let case = EchoCase {
@@ -215,9 +226,15 @@ fn load(addr: SocketAddr, conns: usize, size: usize, text: bool, pmd: bool) -> (
             size,
             text,
         };
-        let run = echo_load(addr, case, (WARMUP, WINDOW), None);
+        let warm = || {
+            use std::io::Write;
+            println!("warming");
+            let _ = std::io::stdout().flush();
+        };
+        let run = echo_load(addr, case, (WARMUP, WINDOW), Some(server_pid), warm);
         let measured = local.run_until(run).await;
-        (measured.echoes, measured.round_trips)
+        let ticks = measured.server_ticks.unwrap_or_default();
+        (measured.echoes, measured.round_trips, ticks)
     })
 }
 
@@ -232,7 +249,7 @@ struct Sample {
     syscalls: Option<f64>,
 }
 
-/// How long the system calls of a server are counted, inside the window.
+/// How long the system calls of a server are counted, inside the warm-up.
 const SYSCALL_WINDOW: Duration = Duration::from_secs(2);
 
 /// Count the system calls `pid` makes over `SYSCALL_WINDOW`, with `perf
@@ -267,8 +284,7 @@ fn one(kind: &str, conns: usize, size: usize, text: bool) -> Sample {
         .read_line(&mut line)
         .unwrap();
     let addr = line.trim().to_string();
-    let before = cpu_ticks(server.id());
-    let load = Command::new("taskset")
+    let mut load = Command::new("taskset")
         .args(["-c", "1"])
         .arg(&exe)
         .args([
@@ -282,18 +298,22 @@ fn one(kind: &str, conns: usize, size: usize, text: bool) -> Sample {
             } else {
                 "plain"
             },
+            &server.id().to_string(),
         ])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    // Count system calls over a slice of the measured window.
-    std::thread::sleep(WARMUP + Duration::from_millis(1500));
+    let mut out = BufReader::new(load.stdout.take().unwrap());
+    let mut warming = String::new();
+    out.read_line(&mut warming).unwrap();
+    assert_eq!(warming.trim(), "warming", "load generator: {warming}");
+    // Count system calls during the warm-up, at the same load.
     let syscalls = count_syscalls(server.id());
-    let out = load.wait_with_output().unwrap();
-    let after = cpu_ticks(server.id());
+    let mut report = String::new();
+    out.read_line(&mut report).unwrap();
+    let _ = load.wait();
     let _ = server.kill();
     let _ = server.wait();
-    let report = String::from_utf8_lossy(&out.stdout);
     let get = |k: &str| -> f64 {
         report
             .split_whitespace()
@@ -301,8 +321,8 @@ fn one(kind: &str, conns: usize, size: usize, text: bool) -> Sample {
             .and_then(|v| v.parse().ok())
             .unwrap_or(0.0)
     };
-    // Ticks are 1/100 s; the load run lasts warm-up + window.
-    let cpu = (after - before) as f64 / ((WARMUP + WINDOW).as_secs_f64() * 100.0) * 100.0;
+    // Ticks are 1/100 s, read at the window's start and end.
+    let cpu = get("server_ticks=") / WINDOW.as_secs_f64();
     let rate = get("msgs_per_s=");
     Sample {
         rate,
@@ -430,14 +450,15 @@ fn main() {
             let addr: SocketAddr = args[1].parse().unwrap();
             let (conns, size) = (args[2].parse().unwrap(), args[3].parse().unwrap());
             let pmd = args.get(5).is_some_and(|a| a == "pmd");
-            let (n, lat) = load(addr, conns, size, args[4] == "text", pmd);
+            let pid = args[6].parse().unwrap();
+            let (n, lat, ticks) = load(addr, (conns, size, args[4] == "text"), pmd, pid);
             let pct = |p: f64| {
                 lat.get(((lat.len() as f64 - 1.0) * p) as usize)
                     .copied()
                     .unwrap_or(0)
             };
             println!(
-                "msgs_per_s={:.0} p50_us={} p99_us={}",
+                "msgs_per_s={:.0} p50_us={} p99_us={} server_ticks={ticks}",
                 n as f64 / WINDOW.as_secs_f64(),
                 pct(0.5),
                 pct(0.99)

@@ -230,7 +230,7 @@ fn load(addr: SocketAddr, pid: u32, members: usize, messages: usize, deflate: bo
             size: ECHO_SIZE,
             text: false,
         };
-        let echo = echo_load(addr, case, window, Some(pid)).await;
+        let echo = echo_load(addr, case, window, Some(pid), || {}).await;
         let mut report = stats;
         for (name, (latencies, ticks, wall)) in ["paced", "window"].iter().zip(&phases[1..]) {
             report += &format!(
