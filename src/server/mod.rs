@@ -41,6 +41,8 @@ mod front;
 mod handler;
 mod hub;
 #[cfg(any(feature = "mio", all(feature = "uring", target_os = "linux")))]
+mod loop_conn;
+#[cfg(any(feature = "mio", all(feature = "uring", target_os = "linux")))]
 mod loop_link;
 #[cfg(any(
     feature = "mio",

@@ -3,11 +3,14 @@
 //! the right loop woken, vectored writes, backpressure by policy.
 //!
 //! Files by concern: this one holds the server type, start-up and the
-//! per-connection state; `reactor.rs` the loop itself (readiness, accept,
-//! timers, shutdown); `handshake.rs` the opening handshake; `pump.rs`
-//! reading, dispatch, writing and the end of a connection. What other
-//! threads share with a loop (`server/loop_link.rs`) and a connection's
-//! pending bytes (`server/output.rs`) are shared with the io_uring driver.
+//! connection's socket part; `reactor.rs` the loop itself (readiness,
+//! accept, timers, shutdown); `handshake.rs` reading the opening
+//! handshake; `pump.rs` reading, writing and letting a connection go.
+//! Shared with the io_uring driver: the rest of a connection's life
+//! (`server/loop_conn.rs`: dispatch, handshake verdict, opening,
+//! `on_sent`, `on_close`, timers), what other threads share with a loop
+//! (`server/loop_link.rs`) and a connection's pending bytes
+//! (`server/output.rs`).
 
 mod handshake;
 mod pump;
@@ -23,13 +26,11 @@ use std::time::{Duration, Instant};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
 
-use super::loop_link::{self, local_ready_pending, take_local_ready, LoopLink as EventLoopLink};
-use super::shared::{guarded, ServerState};
-use super::{Client, Handler, Hub, ServerBuilder, ServerHandle};
-use crate::connection::Engine;
-use crate::driver::{Linger, ServerHandshake};
+use super::loop_conn::{self, LoopBase, LoopConn, LoopDriver};
+use super::loop_link::{self, local_ready_pending, take_local_ready};
+use super::shared::ServerState;
+use super::{Handler, Hub, ServerBuilder, ServerHandle};
 use crate::error::Error;
-use crate::frame::CloseCode;
 
 use crate::server::output::Output;
 use reactor::LoopCtx;
@@ -37,7 +38,6 @@ use reactor::LoopCtx;
 /// A connection accepted by one loop for another.
 type Handoff = (TcpStream, SocketAddr);
 type LoopShared = loop_link::LoopShared<Handoff>;
-type LinkShared = loop_link::LinkShared<Handoff>;
 
 const LISTENER: Token = Token(usize::MAX - 1);
 const WAKER: Token = Token(usize::MAX);
@@ -50,27 +50,6 @@ const READ_BUF: usize = 128 * 1024;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Where a connection is in its life.
-enum Phase<D> {
-    /// Reading the upgrade request.
-    Handshake {
-        handshake: ServerHandshake,
-        deadline: Instant,
-        refuse: bool,
-    },
-    /// A WebSocket connection.
-    Open {
-        engine: Box<Engine>,
-        client: Client<D>,
-        link: Arc<LinkShared>,
-    },
-    /// Write what is left (a rejection), then linger.
-    Closing,
-    /// The last bytes are written and our write side is shut: discard
-    /// what the peer still sends until its FIN or the bounds.
-    Lingering(Linger),
 }
 
 /// A connection's TLS session (nothing without the `tls` feature).
@@ -126,20 +105,14 @@ fn tls_pending(tls: &Option<Session>) -> bool {
     }
 }
 
-struct Conn<D> {
+/// The event loop's part of a connection: its socket and TLS session.
+struct Io {
     socket: TcpStream,
     tls: Option<Session>,
-    generation: u64,
-    peer: SocketAddr,
-    phase: Phase<D>,
-    output: Output,
-    read_paused: bool,
-    /// How the connection ended, once the engine said so.
-    close_info: Option<(CloseCode, String)>,
-    /// The first read or write failure, reported with the end.
-    io_error: Option<io::Error>,
-    eof: bool,
 }
+
+type Conn<D> = LoopConn<D, Handoff, Io>;
+type Phase<D> = loop_conn::Phase<D, Handoff>;
 
 /// An epoll server: N event loops, non-blocking sends queued per client,
 /// `on_sent` when a message is fully written, backpressure by policy.

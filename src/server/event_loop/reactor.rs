@@ -5,13 +5,10 @@ use super::*;
 
 pub(super) struct LoopCtx<H: Handler> {
     pub(super) poll: Poll,
-    pub(super) me: Arc<LoopShared>,
     loops: Arc<[Arc<LoopShared>]>,
     listener: Option<TcpListener>,
-    pub(super) handler: Arc<H>,
-    pub(super) hub: Hub<H::Data>,
-    pub(super) options: Arc<ServerBuilder>,
-    pub(super) state: Arc<ServerState>,
+    /// Handler, hub, options, counters and this loop's shared side.
+    pub(super) base: LoopBase<H, Handoff>,
     pub(super) live: Arc<AtomicUsize>,
     pub(super) conns: Vec<Option<Conn<H::Data>>>,
     pub(super) free: Vec<usize>,
@@ -39,13 +36,15 @@ impl<H: Handler> LoopCtx<H> {
     ) -> LoopCtx<H> {
         LoopCtx {
             poll,
-            me: loops[index].clone(),
+            base: LoopBase {
+                handler,
+                hub,
+                options,
+                state,
+                me: loops[index].clone(),
+            },
             loops,
             listener,
-            handler,
-            hub,
-            options,
-            state,
             live,
             conns: Vec::new(),
             free: Vec::new(),
@@ -59,7 +58,7 @@ impl<H: Handler> LoopCtx<H> {
     }
 
     pub(super) fn run(mut self) -> io::Result<()> {
-        self.me.enter();
+        self.base.me.enter();
         if let Some(l) = &mut self.listener {
             self.poll
                 .registry()
@@ -69,7 +68,7 @@ impl<H: Handler> LoopCtx<H> {
         let mut next_tick = Instant::now() + TICK;
         loop {
             let busy = !self.pending_reads.is_empty()
-                || self.me.pending.load(Ordering::Acquire)
+                || self.base.me.pending.load(Ordering::Acquire)
                 || local_ready_pending();
             let timeout = if busy {
                 Duration::ZERO
@@ -99,13 +98,13 @@ impl<H: Handler> LoopCtx<H> {
                 self.on_readable(slot);
             }
             self.drain_inbox();
-            if self.state.is_shutting_down() && self.stopping.is_none() {
+            if self.base.state.is_shutting_down() && self.stopping.is_none() {
                 self.begin_shutdown();
             }
             let now = Instant::now();
             if now >= next_tick {
                 next_tick = now + TICK;
-                self.tick(now);
+                self.tick_conns(now);
             }
             if let Some(deadline) = self.stopping {
                 let empty = self.conns.iter().all(Option::is_none);
@@ -129,7 +128,7 @@ impl<H: Handler> LoopCtx<H> {
                     let _ = socket.set_nodelay(true);
                     let target = self.next_loop % self.loops.len();
                     self.next_loop = self.next_loop.wrapping_add(1);
-                    if target == self.me.index {
+                    if target == self.base.me.index {
                         self.add_conn(socket, peer);
                     } else {
                         self.loops[target].hand_over((socket, peer));
@@ -146,10 +145,10 @@ impl<H: Handler> LoopCtx<H> {
     }
 
     fn add_conn(&mut self, mut socket: TcpStream, peer: SocketAddr) {
-        let refuse = self.live.fetch_add(1, Ordering::SeqCst) >= self.options.max_connections
+        let refuse = self.live.fetch_add(1, Ordering::SeqCst) >= self.base.options.max_connections
             || self.stopping.is_some();
         #[cfg(feature = "tls")]
-        let tls = match &self.options.tls {
+        let tls = match &self.base.options.tls {
             Some(config) => match super::super::tls_io::session(config.clone()) {
                 Ok(session) => Some(Box::new(session)),
                 Err(e) => {
@@ -179,22 +178,14 @@ impl<H: Handler> LoopCtx<H> {
         }
         let generation = self.next_generation;
         self.next_generation += 1;
-        self.conns[slot] = Some(Conn {
-            socket,
-            tls,
+        let io = Io { socket, tls };
+        self.conns[slot] = Some(Conn::accepted(
+            io,
             generation,
             peer,
-            phase: Phase::Handshake {
-                handshake: ServerHandshake::new(self.options.handshake.limits),
-                deadline: Instant::now() + self.options.handshake_timeout,
-                refuse,
-            },
-            output: Output::default(),
-            read_paused: false,
-            close_info: None,
-            io_error: None,
-            eof: false,
-        });
+            &self.base.options,
+            refuse,
+        ));
         // Bytes may already be waiting: edge-triggered readiness would not
         // report them again.
         self.pending_reads.push(slot);
@@ -202,8 +193,8 @@ impl<H: Handler> LoopCtx<H> {
 
     fn drain_inbox(&mut self) {
         let mut ready = std::mem::take(&mut self.ready);
-        if self.me.pending.swap(false, Ordering::AcqRel) {
-            let mut inbox = lock(&self.me.inbox);
+        if self.base.me.pending.swap(false, Ordering::AcqRel) {
+            let mut inbox = lock(&self.base.me.inbox);
             ready.append(&mut inbox.ready);
             let new_conns = std::mem::take(&mut inbox.new_conns);
             drop(inbox);
@@ -212,16 +203,7 @@ impl<H: Handler> LoopCtx<H> {
             }
         }
         take_local_ready(&mut ready);
-        for &(slot, generation) in &ready {
-            let current = self
-                .conns
-                .get(slot)
-                .and_then(Option::as_ref)
-                .map(|c| c.generation);
-            if current == Some(generation) {
-                self.pump(slot);
-            }
-        }
+        self.pump_ready(&ready);
         ready.clear();
         self.ready = ready;
     }
@@ -237,44 +219,11 @@ impl<H: Handler> LoopCtx<H> {
         }
     }
 
-    fn tick(&mut self, now: Instant) {
-        for slot in 0..self.conns.len() {
-            let Some(conn) = self.conns[slot].as_mut() else {
-                continue;
-            };
-            match &mut conn.phase {
-                Phase::Handshake { deadline, .. } if now >= *deadline => {
-                    log::debug!("handshake from {} timed out", conn.peer);
-                    self.state.refused.fetch_add(1, Ordering::Relaxed);
-                    self.finish(slot);
-                }
-                Phase::Open { engine, .. } if engine.poll_timeout().is_none_or(|d| d <= now) => {
-                    engine.handle_timeout(now);
-                    self.process(slot);
-                }
-                Phase::Lingering(linger) if linger.expired(now) => self.finish(slot),
-                _ => {}
-            }
-        }
-    }
-
     fn begin_shutdown(&mut self) {
-        self.stopping = Some(Instant::now() + self.options.shutdown_timeout);
+        self.stopping = Some(Instant::now() + self.base.options.shutdown_timeout);
         if let Some(mut l) = self.listener.take() {
             let _ = self.poll.registry().deregister(&mut l);
         }
-        for slot in 0..self.conns.len() {
-            let Some(conn) = self.conns[slot].as_mut() else {
-                continue;
-            };
-            match &conn.phase {
-                Phase::Open { link, .. } => {
-                    link.request_close(CloseCode::GOING_AWAY, "server shutting down");
-                    self.pump(slot);
-                }
-                Phase::Handshake { .. } => self.finish(slot),
-                Phase::Closing | Phase::Lingering(_) => {}
-            }
-        }
+        self.shutdown_conns();
     }
 }

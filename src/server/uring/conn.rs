@@ -9,10 +9,6 @@ use std::sync::atomic::Ordering;
 use super::ring::{user_data, Completion, Op};
 use super::*;
 use crate::driver::ServerProgress;
-use crate::handshake::{Rejection, Request};
-use crate::server::dispatch::{admit, handshake_verdict, open_client, Admitted};
-use crate::server::loop_link::LoopLink;
-use crate::server::shared::guarded;
 
 /// What a receive completion means for its connection.
 enum Input {
@@ -52,7 +48,7 @@ fn feed<D>(conn: &mut Conn<D>, data: &[u8]) -> Input {
 
 /// Whether the connection's receive should be armed.
 fn wants_read<D>(conn: &Conn<D>) -> bool {
-    !conn.dead
+    !conn.io.dead
         && !conn.eof
         && !conn.read_paused
         && match &conn.phase {
@@ -68,15 +64,15 @@ impl<H: Handler> LoopCtx<H> {
         let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
             return;
         };
-        match (conn.recv, wants_read(conn)) {
+        let generation = conn.generation as u32;
+        match (conn.io.recv, wants_read(conn)) {
             (Recv::Idle, true) => {
-                self.ring
-                    .recv(conn.socket.as_raw_fd(), slot, conn.generation);
-                conn.recv = Recv::Armed;
+                self.ring.recv(conn.io.socket.as_raw_fd(), slot, generation);
+                conn.io.recv = Recv::Armed;
             }
             (Recv::Armed, false) => {
-                self.ring.cancel(user_data(Op::Recv, slot, conn.generation));
-                conn.recv = Recv::Cancelling;
+                self.ring.cancel(user_data(Op::Recv, slot, generation));
+                conn.io.recv = Recv::Cancelling;
             }
             _ => {}
         }
@@ -89,7 +85,7 @@ impl<H: Handler> LoopCtx<H> {
             .conns
             .get_mut(slot)
             .and_then(Option::as_mut)
-            .filter(|conn| conn.generation == c.generation)
+            .filter(|conn| conn.generation == u64::from(c.generation))
         else {
             if let Some(bid) = buffer {
                 self.ring.recycle(bid);
@@ -97,9 +93,9 @@ impl<H: Handler> LoopCtx<H> {
             return;
         };
         if !c.more() {
-            conn.recv = Recv::Idle;
+            conn.io.recv = Recv::Idle;
         }
-        let input = if conn.dead {
+        let input = if conn.io.dead {
             Input::Nothing
         } else if c.result > 0 {
             match buffer {
@@ -128,7 +124,7 @@ impl<H: Handler> LoopCtx<H> {
         let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
             return;
         };
-        if conn.dead {
+        if conn.io.dead {
             self.try_free(slot);
         } else {
             self.sync_recv(slot);
@@ -137,8 +133,8 @@ impl<H: Handler> LoopCtx<H> {
 
     fn mark_dirty(&mut self, slot: usize) {
         if let Some(conn) = self.conns[slot].as_mut() {
-            if !conn.dirty {
-                conn.dirty = true;
+            if !conn.io.dirty {
+                conn.io.dirty = true;
                 self.dirty.push(slot);
             }
         }
@@ -164,84 +160,11 @@ impl<H: Handler> LoopCtx<H> {
                 if let Some(e) = error {
                     log::debug!("reading the handshake from {peer} failed: {e}");
                 }
-                self.state.refused.fetch_add(1, Ordering::Relaxed);
+                self.base.state.refused.fetch_add(1, Ordering::Relaxed);
                 self.finish(slot);
             }
             Phase::Closing if error.is_none() => self.pump(slot),
             Phase::Closing | Phase::Lingering(_) => self.finish(slot),
         }
-    }
-
-    fn handshake_progress(&mut self, slot: usize, progress: ServerProgress) {
-        let Some(Conn {
-            phase: Phase::Handshake { refuse, .. },
-            ..
-        }) = self.conns[slot].as_ref()
-        else {
-            return;
-        };
-        let refuse = *refuse;
-        match handshake_verdict(progress, refuse, &self.state) {
-            None => {}
-            Some(Err(rejection)) => self.reject(slot, rejection),
-            Some(Ok((request, rest))) => self.open(slot, request, rest),
-        }
-    }
-
-    fn reject(&mut self, slot: usize, rejection: Rejection) {
-        let Some(conn) = self.conns[slot].as_mut() else {
-            return;
-        };
-        log::debug!("refused {}: {}", conn.peer, rejection.error);
-        conn.phase = Phase::Closing;
-        conn.output.push(rejection.to_bytes());
-        self.pump(slot);
-    }
-
-    fn open(&mut self, slot: usize, request: Request, rest: Vec<u8>) {
-        let (handler, state, options) = (
-            self.handler.clone(),
-            self.state.clone(),
-            self.options.clone(),
-        );
-        let admitted = admit(&*handler, &state, &options, &request, &rest, Instant::now());
-        let Admitted {
-            accepted,
-            data,
-            engine,
-        } = match admitted {
-            Ok(admitted) => admitted,
-            Err(rejection) => return self.reject(slot, rejection),
-        };
-        let engine = Box::new(engine);
-        let Some(conn) = self.conns[slot].as_mut() else {
-            return;
-        };
-        conn.output.push(accepted.to_bytes());
-        let link = Arc::new(LinkShared::new(
-            slot,
-            u64::from(conn.generation),
-            self.me.clone(),
-            state.clone(),
-            &options,
-        ));
-        let client = open_client::<H>(
-            &self.hub,
-            &state,
-            conn.peer,
-            request,
-            &accepted,
-            data,
-            Box::new(LoopLink(link.clone())),
-        );
-        conn.phase = Phase::Open {
-            engine,
-            client: client.clone(),
-            link: link.clone(),
-        };
-        if !guarded(&state, "on_open", || handler.on_open(&client)) {
-            link.request_close(CloseCode::INTERNAL_ERROR, "");
-        }
-        self.process(slot);
     }
 }

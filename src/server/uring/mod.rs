@@ -55,11 +55,13 @@
 //! TLS is not supported: [`ServerBuilder::bind_uring`] refuses a builder
 //! with [`ServerBuilder::tls`].
 //!
-//! Files: this one holds the server and the per-connection state;
+//! Files: this one holds the server and the connection's own part;
 //! `ring.rs` the ring and its operations (all the `unsafe`);
 //! `reactor.rs` the loop (completions, accept, inbox, timers, shutdown);
-//! `conn.rs` input (receive completions and the handshake); `pump.rs`
-//! dispatch, output and the end of a connection.
+//! `conn.rs` input (receive completions); `pump.rs` the send in flight
+//! and the end of a connection. The rest of a connection's life
+//! (dispatch, handshake verdict, opening, `on_sent`, `on_close`, timers)
+//! is shared with the event loop in `server/loop_conn.rs`.
 
 mod conn;
 mod pump;
@@ -74,13 +76,10 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use super::loop_conn::{self, LoopBase, LoopConn, LoopDriver};
 use super::loop_link;
-use super::output::Output;
-use super::{Client, Handler, ServerBuilder, ServerHandle};
-use crate::connection::Engine;
-use crate::driver::{Linger, ServerHandshake};
+use super::{Handler, ServerBuilder, ServerHandle};
 use crate::error::Error;
-use crate::frame::CloseCode;
 
 use reactor::LoopCtx;
 use ring::Sending;
@@ -92,28 +91,6 @@ const TICK: Duration = Duration::from_millis(100);
 /// A connection accepted by loop 0 for another loop.
 type Handoff = (TcpStream, SocketAddr);
 type LoopShared = loop_link::LoopShared<Handoff>;
-type LinkShared = loop_link::LinkShared<Handoff>;
-
-/// Where a connection is in its life.
-enum Phase<D> {
-    /// Reading the upgrade request.
-    Handshake {
-        handshake: ServerHandshake,
-        deadline: Instant,
-        refuse: bool,
-    },
-    /// A WebSocket connection.
-    Open {
-        engine: Box<Engine>,
-        client: Client<D>,
-        link: Arc<LinkShared>,
-    },
-    /// Write what is left (a rejection), then linger.
-    Closing,
-    /// The last bytes are written and our write side is shut: discard
-    /// what the peer still sends until its FIN or the bounds.
-    Lingering(Linger),
-}
 
 /// The state of a connection's multishot receive.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -125,26 +102,26 @@ enum Recv {
     Cancelling,
 }
 
-struct Conn<D> {
+/// The io_uring loop's part of a connection: its socket and operations.
+struct Io {
     socket: TcpStream,
-    generation: u32,
-    peer: SocketAddr,
-    phase: Phase<D>,
-    output: Output,
     /// The one send in flight, if any.
     sending: Option<Sending>,
     recv: Recv,
-    /// Over the high-water mark: no reading until the output drains.
-    read_paused: bool,
-    /// How the connection ended, once the engine said so.
-    close_info: Option<(CloseCode, String)>,
-    /// The first read or write failure, reported with the end.
-    io_error: Option<io::Error>,
-    eof: bool,
     /// Finished: the slot is freed once no operation is in flight.
     dead: bool,
     /// In the loop's list of connections to dispatch.
     dirty: bool,
+}
+
+/// A connection; its generation fits the 32 bits of a user_data.
+type Conn<D> = LoopConn<D, Handoff, Io>;
+type Phase<D> = loop_conn::Phase<D, Handoff>;
+
+/// The connection in `slot` unless it has finished (a finished one only
+/// waits for its operations' last completions).
+fn live<D>(conns: &mut [Option<Conn<D>>], slot: usize) -> Option<&mut Conn<D>> {
+    conns.get_mut(slot)?.as_mut().filter(|c| !c.io.dead)
 }
 
 /// A server on io_uring (Linux, feature `uring`): N rings, each on its

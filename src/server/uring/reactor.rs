@@ -14,7 +14,6 @@ use crate::server::Hub;
 pub(super) struct LoopCtx<H: Handler> {
     /// First field: see the `Drop` below.
     pub(super) ring: Ring,
-    pub(super) me: Arc<LoopShared>,
     loops: Arc<[Arc<LoopShared>]>,
     listener: Option<std::net::TcpListener>,
     /// The multishot accept is armed.
@@ -22,10 +21,8 @@ pub(super) struct LoopCtx<H: Handler> {
     /// Arm the accept again at the next tick (it ended with an error,
     /// such as running out of file descriptors).
     accept_later: bool,
-    pub(super) handler: Arc<H>,
-    pub(super) hub: Hub<H::Data>,
-    pub(super) options: Arc<ServerBuilder>,
-    pub(super) state: Arc<ServerState>,
+    /// Handler, hub, options, counters and this loop's shared side.
+    pub(super) base: LoopBase<H, Handoff>,
     pub(super) live: Arc<AtomicUsize>,
     pub(super) conns: Vec<Option<Conn<H::Data>>>,
     pub(super) free: Vec<usize>,
@@ -54,15 +51,17 @@ impl<H: Handler> LoopCtx<H> {
     ) -> LoopCtx<H> {
         LoopCtx {
             ring,
-            me: loops[index].clone(),
+            base: LoopBase {
+                handler,
+                hub,
+                options,
+                state,
+                me: loops[index].clone(),
+            },
             loops,
             listener,
             accepting: false,
             accept_later: false,
-            handler,
-            hub,
-            options,
-            state,
             live,
             conns: Vec::new(),
             free: Vec::new(),
@@ -76,12 +75,12 @@ impl<H: Handler> LoopCtx<H> {
     }
 
     pub(super) fn run(mut self) -> io::Result<()> {
-        self.me.enter();
+        self.base.me.enter();
         self.arm_accept();
         let mut next_tick = Instant::now() + TICK;
         loop {
             let busy = !self.dirty.is_empty()
-                || self.me.pending.load(Ordering::Acquire)
+                || self.base.me.pending.load(Ordering::Acquire)
                 || local_ready_pending();
             self.ring.submit_and_wait(if busy { 0 } else { 1 })?;
             let mut completions = std::mem::take(&mut self.completions);
@@ -98,7 +97,7 @@ impl<H: Handler> LoopCtx<H> {
             self.completions = completions;
             self.process_dirty();
             self.drain_inbox();
-            if self.state.is_shutting_down() && self.stopping.is_none() {
+            if self.base.state.is_shutting_down() && self.stopping.is_none() {
                 self.begin_shutdown();
             }
             let now = Instant::now();
@@ -107,7 +106,10 @@ impl<H: Handler> LoopCtx<H> {
                 self.tick(now);
             }
             if let Some(deadline) = self.stopping {
-                let empty = self.conns.iter().all(|c| c.as_ref().is_none_or(|c| c.dead));
+                let empty = self
+                    .conns
+                    .iter()
+                    .all(|c| c.as_ref().is_none_or(|c| c.io.dead));
                 if empty || now >= deadline {
                     for slot in 0..self.conns.len() {
                         self.finish(slot);
@@ -139,7 +141,7 @@ impl<H: Handler> LoopCtx<H> {
                     Ok(peer) => {
                         let target = self.next_loop % self.loops.len();
                         self.next_loop = self.next_loop.wrapping_add(1);
-                        if target == self.me.index {
+                        if target == self.base.me.index {
                             self.add_conn(socket, peer);
                         } else {
                             self.loops[target].hand_over((socket, peer));
@@ -166,7 +168,7 @@ impl<H: Handler> LoopCtx<H> {
     }
 
     fn add_conn(&mut self, socket: TcpStream, peer: SocketAddr) {
-        let refuse = self.live.fetch_add(1, Ordering::SeqCst) >= self.options.max_connections
+        let refuse = self.live.fetch_add(1, Ordering::SeqCst) >= self.base.options.max_connections
             || self.stopping.is_some();
         let slot = self.free.pop().unwrap_or_else(|| {
             self.conns.push(None);
@@ -180,25 +182,21 @@ impl<H: Handler> LoopCtx<H> {
         }
         let generation = self.next_generation;
         self.next_generation = self.next_generation.wrapping_add(1);
-        self.conns[slot] = Some(Conn {
+        let io = Io {
             socket,
-            generation,
-            peer,
-            phase: Phase::Handshake {
-                handshake: ServerHandshake::new(self.options.handshake.limits),
-                deadline: Instant::now() + self.options.handshake_timeout,
-                refuse,
-            },
-            output: Output::default(),
             sending: None,
             recv: Recv::Idle,
-            read_paused: false,
-            close_info: None,
-            io_error: None,
-            eof: false,
             dead: false,
             dirty: false,
-        });
+        };
+        let generation = u64::from(generation);
+        self.conns[slot] = Some(Conn::accepted(
+            io,
+            generation,
+            peer,
+            &self.base.options,
+            refuse,
+        ));
         self.sync_recv(slot);
     }
 
@@ -207,7 +205,7 @@ impl<H: Handler> LoopCtx<H> {
         let mut dirty = std::mem::take(&mut self.dirty);
         for &slot in &dirty {
             if let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) {
-                conn.dirty = false;
+                conn.io.dirty = false;
                 self.process(slot);
             }
         }
@@ -219,8 +217,8 @@ impl<H: Handler> LoopCtx<H> {
 
     fn drain_inbox(&mut self) {
         let mut ready = std::mem::take(&mut self.ready);
-        if self.me.pending.swap(false, Ordering::AcqRel) {
-            let mut inbox = self.me.inbox.lock().unwrap_or_else(|e| e.into_inner());
+        if self.base.me.pending.swap(false, Ordering::AcqRel) {
+            let mut inbox = self.base.me.inbox.lock().unwrap_or_else(|e| e.into_inner());
             ready.append(&mut inbox.ready);
             let new_conns = std::mem::take(&mut inbox.new_conns);
             drop(inbox);
@@ -229,17 +227,7 @@ impl<H: Handler> LoopCtx<H> {
             }
         }
         take_local_ready(&mut ready);
-        for &(slot, generation) in &ready {
-            let current = self
-                .conns
-                .get(slot)
-                .and_then(Option::as_ref)
-                .filter(|c| !c.dead)
-                .map(|c| u64::from(c.generation));
-            if current == Some(generation) {
-                self.pump(slot);
-            }
-        }
+        self.pump_ready(&ready);
         ready.clear();
         self.ready = ready;
     }
@@ -248,47 +236,18 @@ impl<H: Handler> LoopCtx<H> {
         if std::mem::take(&mut self.accept_later) {
             self.arm_accept();
         }
-        for slot in 0..self.conns.len() {
-            let Some(conn) = self.conns[slot].as_mut().filter(|c| !c.dead) else {
-                continue;
-            };
-            match &mut conn.phase {
-                Phase::Handshake { deadline, .. } if now >= *deadline => {
-                    log::debug!("handshake from {} timed out", conn.peer);
-                    self.state.refused.fetch_add(1, Ordering::Relaxed);
-                    self.finish(slot);
-                }
-                Phase::Open { engine, .. } if engine.poll_timeout().is_none_or(|d| d <= now) => {
-                    engine.handle_timeout(now);
-                    self.process(slot);
-                }
-                Phase::Lingering(linger) if linger.expired(now) => self.finish(slot),
-                _ => {}
-            }
-        }
+        self.tick_conns(now);
     }
 
     fn begin_shutdown(&mut self) {
-        self.stopping = Some(Instant::now() + self.options.shutdown_timeout);
+        self.stopping = Some(Instant::now() + self.base.options.shutdown_timeout);
         if self.accepting {
             // The listener closes when the accept's last completion comes.
             self.ring.cancel(user_data(Op::Accept, 0, 0));
         } else {
             self.listener = None;
         }
-        for slot in 0..self.conns.len() {
-            let Some(conn) = self.conns[slot].as_mut().filter(|c| !c.dead) else {
-                continue;
-            };
-            match &conn.phase {
-                Phase::Open { link, .. } => {
-                    link.request_close(CloseCode::GOING_AWAY, "server shutting down");
-                    self.pump(slot);
-                }
-                Phase::Handshake { .. } => self.finish(slot),
-                Phase::Closing | Phase::Lingering(_) => {}
-            }
-        }
+        self.shutdown_conns();
     }
 }
 
