@@ -17,8 +17,9 @@ use std::time::Instant;
 use super::dispatch::{
     admit, deliver, handshake_verdict, open_client, report_close, transport_loss, Admitted,
 };
-use super::loop_link::{encode_queued, LinkShared, LoopAccess, LoopLink, LoopShared};
+use super::loop_link::{encode_queued, LinkShared, LoopAccess, LoopShared};
 use super::output::Output;
+use super::queued::{QueuedLink, Queues};
 use super::shared::{guarded, ServerState};
 use super::{Client, Handler, Hub, ServerBuilder};
 use crate::connection::Engine;
@@ -101,7 +102,7 @@ impl<D, S, X> LoopConn<D, S, X> {
             if !engine.close_started() {
                 encode_queued(&mut self.output, engine, link, false);
             }
-            if let Some((code, reason)) = link.take_close_request() {
+            if let Some((code, reason)) = link.send.take_close_request() {
                 encode_queued(&mut self.output, engine, link, true);
                 if engine.close(code, &reason).is_err() {
                     let _ = engine.close(CloseCode::INTERNAL_ERROR, "");
@@ -218,7 +219,7 @@ pub(crate) trait LoopDriver {
             ended = ended.or(Some((CloseCode::ABNORMAL, String::new())));
         }
         if let Some((code, reason)) = ended {
-            link.closed.store(true, Ordering::Release);
+            link.send.closed.store(true, Ordering::Release);
             let error = conn.io_error.take();
             conn.close_info = Some(transport_loss(handler, client, state, code, reason, error));
         }
@@ -255,7 +256,7 @@ pub(crate) trait LoopDriver {
         };
         let phase = std::mem::replace(&mut conn.phase, Phase::Closing);
         if let Phase::Open { client, link, .. } = phase {
-            link.closed.store(true, Ordering::Release);
+            link.send.closed.store(true, Ordering::Release);
             let (code, reason) = conn
                 .close_info
                 .take()
@@ -329,7 +330,7 @@ pub(crate) trait LoopDriver {
             request,
             &accepted,
             data,
-            Box::new(LoopLink(link.clone())),
+            Box::new(QueuedLink(link.clone())),
         );
         conn.phase = Phase::Open {
             engine: Box::new(engine),

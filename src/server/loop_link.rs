@@ -9,17 +9,15 @@
 //! loop is handed when another loop accepts a connection for it.
 
 use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use super::client::Link;
 use super::dispatch::EngineAccess;
 use super::output::Output;
-use super::queued::Queued;
+use super::queued::{Queues, SendSide};
 use super::shared::ServerState;
-use super::{Backpressure, MessageId, SendError, ServerBuilder};
-use crate::connection::{Engine, Event, Message, PreparedMessage};
+use super::ServerBuilder;
+use crate::connection::{Engine, Event};
 use crate::error::Error;
 use crate::frame::CloseCode;
 
@@ -128,25 +126,15 @@ impl<S> LoopShared<S> {
     }
 }
 
-/// The part of a connection that senders on other threads touch.
+/// The part of a connection that senders on other threads touch: its
+/// send side, and where it lives (loop, slot, generation) to be woken.
 pub(crate) struct LinkShared<S> {
-    pub(crate) queue: Mutex<VecDeque<(Queued, MessageId)>>,
-    /// Payload bytes queued plus encoded bytes not yet written: one counter,
-    /// so a sender never reads it caught between the two.
-    pub(crate) buffered: AtomicUsize,
+    pub(crate) send: SendSide,
     /// The output length already counted in `buffered` (the loop's own).
-    pub(crate) out_bytes: AtomicUsize,
-    pub(crate) closed: AtomicBool,
-    pub(crate) close_request: Mutex<Option<(CloseCode, String)>>,
-    /// Set with `close_request`, so the loop need not lock to look.
-    pub(crate) close_requested: AtomicBool,
-    next_id: AtomicU64,
+    out_bytes: AtomicUsize,
     slot: usize,
     generation: u64,
     home: Arc<LoopShared<S>>,
-    state: Arc<ServerState>,
-    high_water_mark: usize,
-    policy: Backpressure,
 }
 
 impl<S> LinkShared<S> {
@@ -160,104 +148,33 @@ impl<S> LinkShared<S> {
         options: &ServerBuilder,
     ) -> LinkShared<S> {
         LinkShared {
-            queue: Mutex::default(),
-            buffered: AtomicUsize::new(0),
+            send: SendSide::new(state, options),
             out_bytes: AtomicUsize::new(0),
-            closed: AtomicBool::new(false),
-            close_request: Mutex::new(None),
-            close_requested: AtomicBool::new(false),
-            next_id: AtomicU64::new(0),
             slot,
             generation,
             home,
-            state,
-            high_water_mark: options.high_water_mark,
-            policy: options.backpressure,
-        }
-    }
-
-    /// Ask for the close handshake: from now on `send` refuses; what was
-    /// queued before still goes out ahead of the Close.
-    pub(crate) fn request_close(&self, code: CloseCode, reason: &str) {
-        let mut req = lock(&self.close_request);
-        if req.is_none() && !self.closed.swap(true, Ordering::AcqRel) {
-            *req = Some((code, reason.to_owned()));
-            self.close_requested.store(true, Ordering::Release);
-            drop(req);
-            self.home.schedule(self.slot, self.generation);
-        }
-    }
-
-    /// The close request, once: `Some` the first time the loop looks after
-    /// [`request_close`](LinkShared::request_close).
-    pub(crate) fn take_close_request(&self) -> Option<(CloseCode, String)> {
-        if self.close_requested.swap(false, Ordering::AcqRel) {
-            lock(&self.close_request).take()
-        } else {
-            None
         }
     }
 
     pub(crate) fn buffered(&self) -> usize {
-        self.buffered.load(Ordering::Acquire)
+        self.send.buffered()
     }
 
     /// The output now holds `len` unwritten bytes: count the change for
     /// senders on other threads.
     pub(crate) fn output_is(&self, len: usize) {
         let counted = self.out_bytes.swap(len, Ordering::Relaxed);
-        super::queued::adjust(&self.buffered, len, counted);
+        self.send.adjust(len, counted);
     }
 }
 
-/// A client's [`Link`] on a loop driver.
-pub(crate) struct LoopLink<S>(pub(crate) Arc<LinkShared<S>>);
-
-impl<S: Send + 'static> Link for LoopLink<S> {
-    fn send(&self, message: Message, policy: Option<Backpressure>) -> Result<MessageId, SendError> {
-        self.enqueue(Queued::Message(message), policy)
+impl<S: Send + 'static> Queues for LinkShared<S> {
+    fn side(&self) -> &SendSide {
+        &self.send
     }
 
-    fn send_prepared(
-        &self,
-        prepared: &Arc<PreparedMessage>,
-        policy: Option<Backpressure>,
-    ) -> Result<MessageId, SendError> {
-        self.enqueue(Queued::Prepared(prepared.clone()), policy)
-    }
-
-    fn close(&self, code: CloseCode, reason: &str) {
-        self.0.request_close(code, reason);
-    }
-
-    fn buffered_amount(&self) -> usize {
-        self.0.buffered()
-    }
-}
-
-impl<S> LoopLink<S> {
-    fn enqueue(
-        &self,
-        message: Queued,
-        policy: Option<Backpressure>,
-    ) -> Result<MessageId, SendError> {
-        let l = &self.0;
-        if l.closed.load(Ordering::Acquire) {
-            return Err(SendError::Closed);
-        }
-        Backpressure::check(
-            policy.unwrap_or(l.policy),
-            l.buffered(),
-            message.len(),
-            l.high_water_mark,
-            &l.state,
-            |code, reason| l.request_close(code, reason),
-        )?;
-        let id = l.next_id.fetch_add(1, Ordering::Relaxed);
-        l.buffered.fetch_add(message.len(), Ordering::AcqRel);
-        lock(&l.queue).push_back((message, id));
-        l.home.schedule(l.slot, l.generation);
-        Ok(id)
+    fn wake(&self) {
+        self.home.schedule(self.slot, self.generation);
     }
 }
 
@@ -269,7 +186,7 @@ pub(crate) struct LoopAccess<'a, S> {
     pub(crate) link: &'a LinkShared<S>,
 }
 
-impl<S> EngineAccess for LoopAccess<'_, S> {
+impl<S: Send + 'static> EngineAccess for LoopAccess<'_, S> {
     fn poll_event(&mut self) -> Result<Option<Event>, Error> {
         Ok(self.engine.poll_event()?)
     }
@@ -279,7 +196,7 @@ impl<S> EngineAccess for LoopAccess<'_, S> {
     }
 
     fn close_internal_error(&mut self) {
-        self.link.request_close(CloseCode::INTERNAL_ERROR, "");
+        Queues::request_close(self.link, CloseCode::INTERNAL_ERROR, "");
     }
 }
 
@@ -292,8 +209,8 @@ pub(crate) fn encode_queued<S>(
     link: &LinkShared<S>,
     all: bool,
 ) {
-    super::queued::encode_queued(output, engine, &link.queue, all, |added, removed| {
+    super::queued::encode_queued(output, engine, &link.send.queue, all, |added, removed| {
         link.out_bytes.fetch_add(added, Ordering::Relaxed);
-        super::queued::adjust(&link.buffered, added, removed);
+        link.send.adjust(added, removed);
     });
 }

@@ -12,7 +12,7 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
@@ -22,13 +22,10 @@ use ::tokio::net::{TcpListener, TcpStream};
 use ::tokio::task::JoinSet;
 use ::tokio::time::Sleep;
 
-use super::client::Link;
 use super::dispatch::{admit, deliver, open_client, report_close, transport_loss, Admitted};
 use super::shared::{guarded, ServerState};
-use super::{
-    Backpressure, Client, Handler, Hub, MessageId, SendError, ServerBuilder, ServerHandle,
-};
-use crate::connection::{Engine, Event, Message, PreparedMessage};
+use super::{Client, Handler, Hub, ServerBuilder, ServerHandle};
+use crate::connection::{Engine, Event};
 use crate::driver::Linger;
 use crate::error::Error;
 use crate::frame::CloseCode;
@@ -37,7 +34,8 @@ use crate::tokio::linger::linger_close;
 use crate::tokio::{now, read_request, reject};
 
 use super::output::Output;
-use conn::{Conn, LinkShared, TokioLink};
+use super::queued::{QueuedLink, Queues};
+use conn::{Conn, LinkShared};
 
 /// At most this many tasks answer refused connections at once; beyond
 /// that, refused connections are simply closed.
@@ -315,11 +313,7 @@ async fn serve_ws<H: Handler, S: AsyncRead + AsyncWrite + Unpin>(
     };
     let mut out = Output::default();
     out.push(accepted.to_bytes());
-    let link = Arc::new(LinkShared::new(
-        ctx.state.clone(),
-        options.high_water_mark,
-        options.backpressure,
-    ));
+    let link = Arc::new(LinkShared::new(ctx.state.clone(), options));
     // Registered in the hub, so reachable from `on_open` on.
     let client = open_client::<H>(
         &ctx.hub,
@@ -328,7 +322,7 @@ async fn serve_ws<H: Handler, S: AsyncRead + AsyncWrite + Unpin>(
         request,
         &accepted,
         data,
-        Box::new(TokioLink(link.clone())),
+        Box::new(QueuedLink(link.clone())),
     );
     let id = client.id();
     lock(&ctx.registry).insert(id, link.clone());

@@ -5,17 +5,12 @@
 use super::*;
 use crate::server::dispatch::EngineAccess;
 use crate::server::output::Output;
-use crate::server::queued::{Queued, SendQueue};
+use crate::server::queued::{Queues, SendSide};
 
-/// The part of a connection that senders on other threads touch.
+/// The part of a connection that senders on other threads touch: its
+/// send side, and how its task is woken.
 pub(super) struct LinkShared {
-    queue: SendQueue,
-    /// Bytes accepted and not yet written (queued, then encoded): one
-    /// counter, so a sender never sees a message counted twice or not at
-    /// all while the task moves it from the queue to the output.
-    buffered: AtomicUsize,
-    closed: AtomicBool,
-    close_request: Mutex<Option<(CloseCode, String)>>,
+    send: SendSide,
     /// Set with a send or a close request, so the task need not lock to
     /// look.
     work: AtomicBool,
@@ -24,33 +19,33 @@ pub(super) struct LinkShared {
     /// The task is delivering events: it looks at the queue afterwards,
     /// so sends from its own callbacks need not wake it.
     dispatching: AtomicBool,
-    next_id: AtomicU64,
     waker: Mutex<Option<Waker>>,
-    state: Arc<ServerState>,
-    high_water_mark: usize,
-    policy: Backpressure,
 }
 
 impl LinkShared {
-    pub(super) fn new(
-        state: Arc<ServerState>,
-        high_water_mark: usize,
-        policy: Backpressure,
-    ) -> LinkShared {
+    pub(super) fn new(state: Arc<ServerState>, options: &ServerBuilder) -> LinkShared {
         LinkShared {
-            queue: Mutex::default(),
-            buffered: AtomicUsize::new(0),
-            closed: AtomicBool::new(false),
-            close_request: Mutex::new(None),
+            send: SendSide::new(state, options),
             work: AtomicBool::new(false),
             cut: AtomicBool::new(false),
             dispatching: AtomicBool::new(false),
-            next_id: AtomicU64::new(0),
             waker: Mutex::new(None),
-            state,
-            high_water_mark,
-            policy,
         }
+    }
+
+    pub(super) fn cut(&self) {
+        self.cut.store(true, Ordering::SeqCst);
+        self.wake();
+    }
+
+    fn buffered(&self) -> usize {
+        self.send.buffered()
+    }
+}
+
+impl Queues for LinkShared {
+    fn side(&self) -> &SendSide {
+        &self.send
     }
 
     fn wake(&self) {
@@ -61,89 +56,14 @@ impl LinkShared {
             }
         }
     }
-
-    /// Ask for the close handshake: from now on `send` refuses; what was
-    /// queued before still goes out ahead of the Close.
-    pub(super) fn request_close(&self, code: CloseCode, reason: &str) {
-        let mut request = lock(&self.close_request);
-        if request.is_none() && !self.closed.swap(true, Ordering::AcqRel) {
-            *request = Some((code, reason.to_owned()));
-            drop(request);
-            self.wake();
-        }
-    }
-
-    pub(super) fn cut(&self) {
-        self.cut.store(true, Ordering::SeqCst);
-        self.wake();
-    }
-
-    /// `added` bytes joined the output, `removed` left the queue.
-    fn adjust(&self, added: usize, removed: usize) {
-        crate::server::queued::adjust(&self.buffered, added, removed);
-    }
-
-    fn buffered(&self) -> usize {
-        self.buffered.load(Ordering::Acquire)
-    }
-}
-
-pub(super) struct TokioLink(pub(super) Arc<LinkShared>);
-
-impl Link for TokioLink {
-    fn send(&self, message: Message, policy: Option<Backpressure>) -> Result<MessageId, SendError> {
-        self.enqueue(Queued::Message(message), policy)
-    }
-
-    fn send_prepared(
-        &self,
-        prepared: &Arc<PreparedMessage>,
-        policy: Option<Backpressure>,
-    ) -> Result<MessageId, SendError> {
-        self.enqueue(Queued::Prepared(prepared.clone()), policy)
-    }
-
-    fn close(&self, code: CloseCode, reason: &str) {
-        self.0.request_close(code, reason);
-    }
-
-    fn buffered_amount(&self) -> usize {
-        self.0.buffered()
-    }
-}
-
-impl TokioLink {
-    fn enqueue(
-        &self,
-        message: Queued,
-        policy: Option<Backpressure>,
-    ) -> Result<MessageId, SendError> {
-        let l = &self.0;
-        if l.closed.load(Ordering::Acquire) {
-            return Err(SendError::Closed);
-        }
-        Backpressure::check(
-            policy.unwrap_or(l.policy),
-            l.buffered(),
-            message.len(),
-            l.high_water_mark,
-            &l.state,
-            |code, reason| l.request_close(code, reason),
-        )?;
-        let id = l.next_id.fetch_add(1, Ordering::Relaxed);
-        l.buffered.fetch_add(message.len(), Ordering::AcqRel);
-        lock(&l.queue).push_back((message, id));
-        l.wake();
-        Ok(id)
-    }
 }
 
 /// Move queued messages into the output (the shared
 /// [`encode_queued`](crate::server::queued::encode_queued)), counting
 /// them for senders on other threads.
 fn encode_queued(out: &mut Output, engine: &mut Engine, link: &LinkShared, all: bool) {
-    crate::server::queued::encode_queued(out, engine, &link.queue, all, |added, removed| {
-        link.adjust(added, removed);
+    crate::server::queued::encode_queued(out, engine, &link.send.queue, all, |added, removed| {
+        link.send.adjust(added, removed);
     });
 }
 
@@ -203,7 +123,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     /// An open client over `tcp`, run by `engine`, with `out` to write
     /// first (the 101 response).
     pub(super) fn new(tcp: S, engine: Engine, out: Output, link: Arc<LinkShared>) -> Conn<S> {
-        link.adjust(out.len, 0);
+        link.send.adjust(out.len, 0);
         Conn {
             tcp,
             unflushed: false,
@@ -240,7 +160,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 let ended = deliver(handler, client, state, access);
                 self.link.dispatching.store(false, Ordering::SeqCst);
                 if let Some((code, reason)) = ended {
-                    self.link.closed.store(true, Ordering::Release);
+                    self.link.send.closed.store(true, Ordering::Release);
                     let error = self.io_error.take();
                     close_info = Some(transport_loss(handler, client, state, code, reason, error));
                 }
@@ -290,14 +210,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             ));
         }
         if self.failed {
-            lock(&self.link.queue).clear();
-            self.link.buffered.store(0, Ordering::Release);
+            lock(&self.link.send.queue).clear();
+            self.link.send.buffered.store(0, Ordering::Release);
             return;
         }
         if !self.engine.close_started() {
             encode_queued(&mut self.out, &mut self.engine, &self.link, false);
         }
-        if let Some((code, reason)) = lock(&self.link.close_request).take() {
+        if let Some((code, reason)) = self.link.send.take_close_request() {
             // Everything accepted before the close goes out first.
             encode_queued(&mut self.out, &mut self.engine, &self.link, true);
             if self.engine.close(code, &reason).is_err() {
@@ -306,7 +226,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         }
         let before = self.out.len;
         self.out.take_from(&mut self.engine);
-        self.link.adjust(self.out.len - before, 0);
+        self.link.send.adjust(self.out.len - before, 0);
     }
 
     /// The transport failed: the engine learns it is gone, and nothing
@@ -316,7 +236,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         self.io_error.get_or_insert(error);
         self.failed = true;
         self.out = Output::default();
-        self.link.buffered.store(0, Ordering::Release);
+        self.link.send.buffered.store(0, Ordering::Release);
         self.engine.receive_eof();
         // Deliver the end before waiting for anything.
         self.link.work.store(true, Ordering::SeqCst);
@@ -338,7 +258,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             match self.out.poll_write_to(&mut self.tcp, cx) {
                 Poll::Ready(Ok(_)) => {
                     self.unflushed = true;
-                    self.link.adjust(0, before - self.out.len);
+                    self.link.send.adjust(0, before - self.out.len);
                     return Poll::Ready(Wake::Work);
                 }
                 Poll::Ready(Err(e)) => return Poll::Ready(Wake::Failed(e)),
