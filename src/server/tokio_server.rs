@@ -50,7 +50,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// A server on tokio: one task per client. Sends from any thread are
 /// queued and the client's task woken; a per-client high-water mark
-/// applies the [`Backpressure`] policy, and the server stops reading from
+/// applies the [`Backpressure`](super::Backpressure) policy, and the server stops reading from
 /// a client whose output is over the mark. [`Handler::on_sent`] reports
 /// each message once written. Build with [`ServerBuilder::bind_tokio`].
 ///
