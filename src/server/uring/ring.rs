@@ -213,10 +213,18 @@ impl Ring {
     /// A ring with its receive buffers lent, its eventfd read and its
     /// timer armed (ticking every `tick`).
     pub(super) fn new(eventfd: Arc<File>, tick: Duration) -> io::Result<Ring> {
+        // Deferred task work: the kernel copies received bytes into the
+        // buffers only when this thread asks for completions, a bounded
+        // number at a time, so connections are served in turn. Without
+        // it, 1,000 busy connections saw a p99 of 90-155 ms against a
+        // median of 3 ms (some were served again and again while others
+        // waited); with it, 10 ms against 6. The taskrun flag tells
+        // `submit_and_wait(0)` that such work is pending.
         let uring = IoUring::builder()
             .setup_cqsize(ENTRIES * 4)
-            .setup_coop_taskrun()
             .setup_single_issuer()
+            .setup_defer_taskrun()
+            .setup_taskrun_flag()
             .build(ENTRIES)
             .or_else(|_| IoUring::builder().setup_cqsize(ENTRIES * 4).build(ENTRIES))?;
         let mut ring = Ring {
