@@ -129,8 +129,9 @@ impl Drop for KernelMemory {
 /// completion.
 pub(super) struct Sending {
     in_flight: InFlight,
-    /// Read by the kernel through `msg`, never by us.
-    _iovecs: Vec<libc::iovec>,
+    /// Read by the kernel through `msg` (or, for one chunk, the send's
+    /// own pointer and length), never written by us.
+    iovecs: Vec<libc::iovec>,
     msg: Box<libc::msghdr>,
     /// The bytes this send offers.
     pub(super) len: usize,
@@ -153,7 +154,7 @@ impl Sending {
         msg.msg_iovlen = iovecs.len() as _;
         Sending {
             in_flight,
-            _iovecs: iovecs,
+            iovecs,
             msg,
             len,
         }
@@ -309,13 +310,27 @@ impl Ring {
 
     /// A connection's send of `sending` (one at a time per connection).
     pub(super) fn send(&mut self, fd: RawFd, sending: &Sending, slot: usize, generation: u32) {
-        let entry = opcode::SendMsg::new(types::Fd(fd), &*sending.msg)
-            .flags(libc::MSG_NOSIGNAL as u32)
-            .build()
-            .user_data(user_data(Op::Send, slot, generation));
+        let entry = match sending.iovecs.as_slice() {
+            // One chunk (a short echo, header and payload together): a
+            // plain send, without the msghdr's import.
+            [one] => opcode::Send::new(
+                types::Fd(fd),
+                one.iov_base.cast_const().cast(),
+                // Past 4 GiB the completion reports a partial send, and
+                // the rest goes in the next.
+                u32::try_from(one.iov_len).unwrap_or(u32::MAX),
+            )
+            .flags(libc::MSG_NOSIGNAL)
+            .build(),
+            _ => opcode::SendMsg::new(types::Fd(fd), &*sending.msg)
+                .flags(libc::MSG_NOSIGNAL as u32)
+                .build(),
+        }
+        .user_data(user_data(Op::Send, slot, generation));
         // SAFETY: the msghdr, the iovecs and the chunks they point to are
         // heap memory owned by `sending`, which the connection keeps (and
-        // does not change) until this send's completion.
+        // does not change) until this send's completion; a plain send
+        // points only into the one chunk.
         unsafe { self.push(entry) }
     }
 
