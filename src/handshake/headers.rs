@@ -1,4 +1,8 @@
-//! An ordered, case-insensitive list of HTTP header fields.
+//! An ordered, case-insensitive list of HTTP header fields, and what a
+//! parse of a request or response head means under the limits.
+
+use super::HandshakeError;
+use crate::config::Limits;
 
 /// Header fields in the order received, names compared case-insensitively.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -97,6 +101,30 @@ pub(crate) fn is_safe_field(name: &str, value: &str) -> bool {
     !name.is_empty()
         && name.bytes().all(|b| b.is_ascii_graphic() && b != b':')
         && !value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0)
+}
+
+/// What parsing a head gave, `parsed` from a buffer of `buffered` bytes
+/// cut at the head limit: `Some(bytes the head took)`, `None` while it is
+/// incomplete below the limit, or why it is refused (past the limit, too
+/// many header fields, malformed).
+pub(crate) fn head_status(
+    parsed: httparse::Result<usize>,
+    buffered: usize,
+    limits: &Limits,
+) -> Result<Option<usize>, HandshakeError> {
+    match parsed {
+        Ok(httparse::Status::Complete(used)) => Ok(Some(used)),
+        Ok(httparse::Status::Partial) if buffered >= limits.max_handshake_bytes => {
+            Err(HandshakeError::TooLarge {
+                max: limits.max_handshake_bytes,
+            })
+        }
+        Ok(httparse::Status::Partial) => Ok(None),
+        Err(httparse::Error::TooManyHeaders) => Err(HandshakeError::TooManyHeaders {
+            max: limits.max_headers,
+        }),
+        Err(e) => Err(HandshakeError::Malformed(e.to_string())),
+    }
 }
 
 #[cfg(test)]

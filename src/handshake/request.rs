@@ -2,6 +2,7 @@
 //! decide on it.
 
 use super::auth::{parse_basic_auth, Credentials};
+use super::headers::head_status;
 use super::{HandshakeError, Headers};
 use crate::config::Limits;
 use crate::extensions::{parse_extensions, ExtensionOffer};
@@ -222,27 +223,17 @@ pub fn parse_request(
     let mut storage = vec![httparse::EMPTY_HEADER; limits.max_headers];
     let mut req = httparse::Request::new(&mut storage);
     let window = &buf[..buf.len().min(limits.max_handshake_bytes)];
-    match req.parse(window) {
-        Ok(httparse::Status::Complete(used)) => {
-            let request = Request {
-                method: req.method.unwrap_or_default().to_owned(),
-                target: req.path.unwrap_or_default().to_owned(),
-                version: req.version.unwrap_or_default(),
-                headers: Headers::from_httparse(req.headers),
-            };
-            Ok(Some((request, used)))
-        }
-        Ok(httparse::Status::Partial) if buf.len() >= limits.max_handshake_bytes => {
-            Err(HandshakeError::TooLarge {
-                max: limits.max_handshake_bytes,
-            })
-        }
-        Ok(httparse::Status::Partial) => Ok(None),
-        Err(httparse::Error::TooManyHeaders) => Err(HandshakeError::TooManyHeaders {
-            max: limits.max_headers,
-        }),
-        Err(e) => Err(HandshakeError::Malformed(e.to_string())),
-    }
+    let parsed = req.parse(window);
+    let Some(used) = head_status(parsed, buf.len(), limits)? else {
+        return Ok(None);
+    };
+    let request = Request {
+        method: req.method.unwrap_or_default().to_owned(),
+        target: req.path.unwrap_or_default().to_owned(),
+        version: req.version.unwrap_or_default(),
+        headers: Headers::from_httparse(req.headers),
+    };
+    Ok(Some((request, used)))
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! HTTP responses to the upgrade request: parsing (client side) and
 //! serialising (server side).
 
+use super::headers::head_status;
 use super::{HandshakeError, Headers};
 use crate::config::Limits;
 
@@ -128,32 +129,20 @@ pub fn parse_response(
     let mut storage = vec![httparse::EMPTY_HEADER; limits.max_headers];
     let mut resp = httparse::Response::new(&mut storage);
     let window = &buf[..buf.len().min(limits.max_handshake_bytes)];
-    match resp.parse(window) {
-        Ok(httparse::Status::Complete(used)) => {
-            if resp.version != Some(1) {
-                return Err(HandshakeError::HttpVersion);
-            }
-            Ok(Some((
-                Response {
-                    status: resp.code.unwrap_or_default(),
-                    reason: resp.reason.unwrap_or_default().to_owned(),
-                    headers: Headers::from_httparse(resp.headers),
-                    body: Vec::new(),
-                },
-                used,
-            )))
-        }
-        Ok(httparse::Status::Partial) if buf.len() >= limits.max_handshake_bytes => {
-            Err(HandshakeError::TooLarge {
-                max: limits.max_handshake_bytes,
-            })
-        }
-        Ok(httparse::Status::Partial) => Ok(None),
-        Err(httparse::Error::TooManyHeaders) => Err(HandshakeError::TooManyHeaders {
-            max: limits.max_headers,
-        }),
-        Err(e) => Err(HandshakeError::Malformed(e.to_string())),
+    let parsed = resp.parse(window);
+    let Some(used) = head_status(parsed, buf.len(), limits)? else {
+        return Ok(None);
+    };
+    if resp.version != Some(1) {
+        return Err(HandshakeError::HttpVersion);
     }
+    let response = Response {
+        status: resp.code.unwrap_or_default(),
+        reason: resp.reason.unwrap_or_default().to_owned(),
+        headers: Headers::from_httparse(resp.headers),
+        body: Vec::new(),
+    };
+    Ok(Some((response, used)))
 }
 
 #[cfg(test)]
