@@ -344,9 +344,22 @@ pub(crate) trait LoopDriver {
         self.opened(slot);
     }
 
-    /// Pump each `(slot, generation)` that is still that connection.
-    fn pump_ready(&mut self, ready: &[(usize, u64)]) {
-        for &(slot, generation) in ready {
+    /// The loop's shared parts.
+    fn base(&self) -> &LoopBase<Self::Handler, Self::Handoff>;
+
+    /// Take a connection another loop accepted for this one.
+    fn add_conn(&mut self, handed: Self::Handoff);
+
+    /// What other threads (and this loop's own callbacks) left: new
+    /// connections are added, and each connection with queued sends or a
+    /// close request that is still that connection is pumped. `ready` is
+    /// a reused list, left empty.
+    fn drain_inbox(&mut self, ready: &mut Vec<(usize, u64)>) {
+        let handed = self.base().me.take_work(ready);
+        for conn in handed {
+            self.add_conn(conn);
+        }
+        for &(slot, generation) in ready.iter() {
             if self
                 .parts(slot)
                 .is_some_and(|(_, c)| c.generation == generation)
@@ -354,6 +367,7 @@ pub(crate) trait LoopDriver {
                 self.pump(slot);
             }
         }
+        ready.clear();
     }
 
     /// The timers: handshake deadlines, the engines' own (keepalive,

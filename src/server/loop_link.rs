@@ -116,6 +116,20 @@ impl<S> LoopShared<S> {
         }
     }
 
+    /// What other threads handed this loop since it last looked, and what
+    /// its own callbacks scheduled: the connections to pump are appended
+    /// to `ready`, the connections handed over are returned.
+    pub(crate) fn take_work(&self, ready: &mut Vec<(usize, u64)>) -> Vec<S> {
+        let mut handed = Vec::new();
+        if self.pending.swap(false, Ordering::AcqRel) {
+            let mut inbox = lock(&self.inbox);
+            ready.append(&mut inbox.ready);
+            handed = std::mem::take(&mut inbox.new_conns);
+        }
+        take_local_ready(ready);
+        handed
+    }
+
     /// Hand a new connection to this loop (from the accepting loop).
     pub(crate) fn hand_over(&self, conn: S) {
         let mut inbox = lock(&self.inbox);

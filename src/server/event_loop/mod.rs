@@ -19,7 +19,7 @@ mod reactor;
 use std::io::{self, Read};
 use std::net::{Shutdown, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -27,7 +27,7 @@ use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
 
 use super::loop_conn::{self, LoopBase, LoopConn, LoopDriver};
-use super::loop_link::{self, local_ready_pending, take_local_ready};
+use super::loop_link::{self, local_ready_pending};
 use super::shared::ServerState;
 use super::{Handler, Hub, ServerBuilder, ServerHandle};
 use crate::error::Error;
@@ -47,10 +47,6 @@ const TICK: Duration = Duration::from_millis(100);
 /// Bytes read from one socket per readiness event before others get a turn.
 const READ_BUDGET: usize = 1 << 20;
 const READ_BUF: usize = 128 * 1024;
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 /// A connection's TLS session (nothing without the `tls` feature).
 #[cfg(feature = "tls")]

@@ -138,6 +138,14 @@ impl<H: Handler> LoopDriver for LoopCtx<H> {
         self.conns.len()
     }
 
+    fn base(&self) -> &LoopBase<H, Handoff> {
+        &self.base
+    }
+
+    fn add_conn(&mut self, (socket, peer): Handoff) {
+        self.take_conn(socket, peer);
+    }
+
     /// Encode queued messages, honour a close request, write, report
     /// `on_sent`, and end the connection when the engine is done.
     fn pump(&mut self, slot: usize) {

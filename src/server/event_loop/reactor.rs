@@ -129,7 +129,7 @@ impl<H: Handler> LoopCtx<H> {
                     let target = self.next_loop % self.loops.len();
                     self.next_loop = self.next_loop.wrapping_add(1);
                     if target == self.base.me.index {
-                        self.add_conn(socket, peer);
+                        self.take_conn(socket, peer);
                     } else {
                         self.loops[target].hand_over((socket, peer));
                     }
@@ -144,7 +144,7 @@ impl<H: Handler> LoopCtx<H> {
         }
     }
 
-    fn add_conn(&mut self, mut socket: TcpStream, peer: SocketAddr) {
+    pub(super) fn take_conn(&mut self, mut socket: TcpStream, peer: SocketAddr) {
         let refuse = self.live.fetch_add(1, Ordering::SeqCst) >= self.base.options.max_connections
             || self.stopping.is_some();
         #[cfg(feature = "tls")]
@@ -193,18 +193,7 @@ impl<H: Handler> LoopCtx<H> {
 
     fn drain_inbox(&mut self) {
         let mut ready = std::mem::take(&mut self.ready);
-        if self.base.me.pending.swap(false, Ordering::AcqRel) {
-            let mut inbox = lock(&self.base.me.inbox);
-            ready.append(&mut inbox.ready);
-            let new_conns = std::mem::take(&mut inbox.new_conns);
-            drop(inbox);
-            for (socket, peer) in new_conns {
-                self.add_conn(socket, peer);
-            }
-        }
-        take_local_ready(&mut ready);
-        self.pump_ready(&ready);
-        ready.clear();
+        LoopDriver::drain_inbox(self, &mut ready);
         self.ready = ready;
     }
 

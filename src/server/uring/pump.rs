@@ -103,6 +103,14 @@ impl<H: Handler> LoopDriver for LoopCtx<H> {
         self.conns.len()
     }
 
+    fn base(&self) -> &LoopBase<H, Handoff> {
+        &self.base
+    }
+
+    fn add_conn(&mut self, (socket, peer): Handoff) {
+        self.take_conn(socket, peer);
+    }
+
     /// Encode queued messages, honour a close request, start a send if
     /// none is in flight, report `on_sent`, pause or resume reading, and
     /// end the connection when the engine is done.

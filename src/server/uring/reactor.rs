@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 
 use super::ring::{user_data, Completion, Op, Ring, MAX_SLOTS};
 use super::*;
-use crate::server::loop_link::{local_ready_pending, take_local_ready};
+use crate::server::loop_link::local_ready_pending;
 use crate::server::shared::ServerState;
 use crate::server::Hub;
 
@@ -142,7 +142,7 @@ impl<H: Handler> LoopCtx<H> {
                         let target = self.next_loop % self.loops.len();
                         self.next_loop = self.next_loop.wrapping_add(1);
                         if target == self.base.me.index {
-                            self.add_conn(socket, peer);
+                            self.take_conn(socket, peer);
                         } else {
                             self.loops[target].hand_over((socket, peer));
                         }
@@ -167,7 +167,7 @@ impl<H: Handler> LoopCtx<H> {
         }
     }
 
-    fn add_conn(&mut self, socket: TcpStream, peer: SocketAddr) {
+    pub(super) fn take_conn(&mut self, socket: TcpStream, peer: SocketAddr) {
         let refuse = self.live.fetch_add(1, Ordering::SeqCst) >= self.base.options.max_connections
             || self.stopping.is_some();
         let slot = self.free.pop().unwrap_or_else(|| {
@@ -217,18 +217,7 @@ impl<H: Handler> LoopCtx<H> {
 
     fn drain_inbox(&mut self) {
         let mut ready = std::mem::take(&mut self.ready);
-        if self.base.me.pending.swap(false, Ordering::AcqRel) {
-            let mut inbox = self.base.me.inbox.lock().unwrap_or_else(|e| e.into_inner());
-            ready.append(&mut inbox.ready);
-            let new_conns = std::mem::take(&mut inbox.new_conns);
-            drop(inbox);
-            for (socket, peer) in new_conns {
-                self.add_conn(socket, peer);
-            }
-        }
-        take_local_ready(&mut ready);
-        self.pump_ready(&ready);
-        ready.clear();
+        LoopDriver::drain_inbox(self, &mut ready);
         self.ready = ready;
     }
 
