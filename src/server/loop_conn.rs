@@ -383,7 +383,9 @@ pub(crate) trait LoopDriver {
                     parts.state.refused.fetch_add(1, Ordering::Relaxed);
                     self.finish(slot);
                 }
-                Phase::Open { engine, .. } if engine.poll_timeout().is_none_or(|d| d <= now) => {
+                // Only a timer that is due: a connection without one (no
+                // keepalive, no idle timeout) is left alone.
+                Phase::Open { engine, .. } if engine.poll_timeout().is_some_and(|d| d <= now) => {
                     engine.handle_timeout(now);
                     self.process(slot);
                 }

@@ -33,6 +33,7 @@ use super::{Handler, Hub, ServerBuilder, ServerHandle};
 use crate::error::Error;
 
 use crate::server::output::Output;
+use crate::server::queued::OUT_LOW;
 use reactor::LoopCtx;
 
 /// A connection accepted by one loop for another.
@@ -47,6 +48,8 @@ const TICK: Duration = Duration::from_millis(100);
 /// Bytes read from one socket per readiness event before others get a turn.
 const READ_BUDGET: usize = 1 << 20;
 const READ_BUF: usize = 128 * 1024;
+/// Bytes written to one socket per pump before others get a turn.
+const WRITE_BUDGET: usize = 1 << 20;
 
 /// A connection's TLS session (nothing without the `tls` feature).
 #[cfg(feature = "tls")]

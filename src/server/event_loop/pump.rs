@@ -148,15 +148,34 @@ impl<H: Handler> LoopDriver for LoopCtx<H> {
 
     /// Encode queued messages, honour a close request, write, report
     /// `on_sent`, and end the connection when the engine is done.
+    ///
+    /// Queued messages are encoded a part at a time (up to `OUT_LOW`
+    /// bytes); while the socket takes a whole part, the next is encoded
+    /// and written, up to `WRITE_BUDGET` bytes, after which the
+    /// connection is scheduled again so that others get their turn. (An
+    /// edge-triggered socket that took everything raises no new event.)
     fn pump(&mut self, slot: usize) {
         let Some((parts, conn)) = self.parts(slot) else {
             return;
         };
-        conn.prepare_output();
-        if let Err(e) = write_out(&mut conn.io.socket, &mut conn.io.tls, &mut conn.output) {
-            log::debug!("write to {} failed: {e}", conn.peer);
-            conn.io_error.get_or_insert(e);
-            return self.write_failed(slot);
+        let mut budget = WRITE_BUDGET;
+        loop {
+            conn.prepare_output();
+            let part = conn.output.len;
+            if let Err(e) = write_out(&mut conn.io.socket, &mut conn.io.tls, &mut conn.output) {
+                log::debug!("write to {} failed: {e}", conn.peer);
+                conn.io_error.get_or_insert(e);
+                return self.write_failed(slot);
+            }
+            // A part short of OUT_LOW means the queue was empty.
+            if part < OUT_LOW || conn.output.len > 0 {
+                break;
+            }
+            budget = budget.saturating_sub(part);
+            if budget == 0 {
+                parts.me.schedule(slot, conn.generation);
+                break;
+            }
         }
         let mut linger = false;
         let mut resume = false;

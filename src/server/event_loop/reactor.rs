@@ -88,7 +88,9 @@ impl<H: Handler> LoopCtx<H> {
                         if event.is_readable() || event.is_read_closed() || event.is_error() {
                             self.on_readable(slot);
                         }
-                        if event.is_writable() {
+                        // Edge-triggered epoll reports every readable socket
+                        // as writable too: pump again only if bytes wait.
+                        if event.is_writable() && self.has_output(slot) {
                             self.pump(slot);
                         }
                     }
@@ -195,6 +197,15 @@ impl<H: Handler> LoopCtx<H> {
         let mut ready = std::mem::take(&mut self.ready);
         LoopDriver::drain_inbox(self, &mut ready);
         self.ready = ready;
+    }
+
+    /// Whether the connection has bytes waiting to be written (its own,
+    /// or its TLS session's).
+    fn has_output(&self, slot: usize) -> bool {
+        self.conns
+            .get(slot)
+            .and_then(Option::as_ref)
+            .is_some_and(|c| c.output.len > 0 || tls_pending(&c.io.tls))
     }
 
     fn on_readable(&mut self, slot: usize) {
