@@ -2,7 +2,9 @@
 //! `docs/BENCHMARKS.md` §3: open N idle connections, read the server
 //! process's `VmRSS` before and after and divide by N; repeat after one
 //! echoed message per connection. Kernel socket memory (both ends, from
-//! `/proc/net/sockstat`) is reported separately.
+//! `/proc/net/sockstat`) is reported separately, and so is the server's
+//! CPU while every connection sits idle for 5 s after its message (the
+//! cost of timers and ticks with nothing to do).
 //!
 //! `cargo run --release -p wsstack-bench --bin idle_memory -- [N]`
 //! runs every variant, each server in its own process, and prints one
@@ -19,6 +21,10 @@ use wsstack::handshake::{ClientRequest, ServerConfig};
 use wsstack::server::{Client, Handler, ServerBuilder};
 use wsstack::FrameSocket;
 use wsstack::Message;
+use wsstack_bench::load::cpu_ticks;
+
+/// How long every connection sits idle while the server's CPU is read.
+const IDLE: Duration = Duration::from_secs(5);
 
 struct Echo;
 
@@ -124,13 +130,16 @@ fn measure(n: usize, kind: &str, policy: &str) {
         c.recv().unwrap();
     }
     let rss2 = status_kb(pid, "VmRSS:");
+    let ticks = cpu_ticks(pid);
+    std::thread::sleep(IDLE);
+    let idle_cpu = (cpu_ticks(pid) - ticks) as f64 / IDLE.as_secs_f64();
     let per_idle = (rss1.saturating_sub(rss0)) as f64 * 1024.0 / n as f64;
     let per_after = (rss2.saturating_sub(rss0)) as f64 * 1024.0 / n as f64;
     let kernel = (kernel1.saturating_sub(kernel0)) as f64 / n as f64;
     println!(
         "server={kind} deflate={policy} connections={n} rss_before_kb={rss0} rss_idle_kb={rss1} rss_after_message_kb={rss2} \
          bytes_per_idle_connection={per_idle:.0} bytes_per_connection_after_one_message={per_after:.0} \
-         kernel_tcp_bytes_per_connection_both_ends={kernel:.0}"
+         kernel_tcp_bytes_per_connection_both_ends={kernel:.0} idle_server_cpu_pct={idle_cpu:.1}"
     );
     drop(clients);
     let _ = child.kill();
