@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // permessage-deflate peer on the npm `ws` package (used by
-// tests/interop_deflate.rs), with ws's `perMessageDeflate` options given as
+// tests/interop_deflate_node.rs), with ws's `perMessageDeflate` options given as
 // JSON, e.g. '{"threshold":0,"serverMaxWindowBits":10}'.
 //
 // Usage:
