@@ -4,7 +4,8 @@
 // Usage: node node_conn_client.js --url ws://127.0.0.1:PORT/path --mode MODE
 //          [--kind text|binary] [--size N] [--fragments N] [--code C] [--reason R]
 //
-// Modes (same as py_conn_client.py; used by tests/interop_connection.rs):
+// Modes (same as py_conn_client.py; used by tests/interop_connection.rs and
+// tests/interop_connection_close.rs):
 //   send-fragments  send one --kind/--size message as --fragments fragments
 //                   (ws.send(chunk, {fin: false}) ... {fin: true}) with a ping
 //                   ("ping-0", "ping-1", ...) after every fragment but the

@@ -6,7 +6,7 @@
 // Binds 127.0.0.1 on an ephemeral port and prints exactly one line, `PORT <n>`,
 // to stdout (logs go to stderr). Every message is echoed with its type, except
 // these text commands (same as py_conn_server.py; used by
-// tests/interop_connection.rs):
+// tests/interop_connection.rs and tests/interop_connection_close.rs):
 //   "fragments:KIND:SIZE:N"  send the KIND (text|binary) payload of SIZE bytes
 //                            as N fragments with a ping ("ping-0", ...) after
 //                            every fragment but the last; once every pong is

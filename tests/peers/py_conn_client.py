@@ -5,7 +5,8 @@ Usage: py_conn_client.py --url ws://127.0.0.1:PORT/path --mode MODE
                          [--kind text|binary] [--size N] [--fragments N]
                          [--code C] [--reason R]
 
-Modes (used by tests/interop_connection.rs):
+Modes (used by tests/interop_connection.rs and
+tests/interop_connection_close.rs):
   send-fragments  send one --kind/--size message as --fragments fragments
                   (websockets adds a final empty continuation) with a ping
                   ("ping-0", "ping-1", ...) after every fragment but the last,

@@ -5,7 +5,8 @@ Usage: py_conn_server.py
 
 Binds 127.0.0.1 on an ephemeral port and prints exactly one line, `PORT <n>`,
 to stdout (logs go to stderr). Every message is echoed with its type, except
-these text commands (used by tests/interop_connection.rs):
+these text commands (used by tests/interop_connection.rs and
+tests/interop_connection_close.rs):
 
   "fragments:KIND:SIZE:N"  send the KIND (text|binary) payload of SIZE bytes
                            as N fragments (websockets adds a final empty

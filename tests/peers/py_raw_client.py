@@ -7,7 +7,7 @@ Uses only the standard library (plain `socket`): it performs the opening
 handshake by hand (checking the 101 status and Sec-WebSocket-Accept), sends the
 frames of CASE, then reads frames until the server's Close and reports it.
 
-Cases (used by tests/interop_connection.rs):
+Cases (used by tests/interop_connection_close.rs):
   invalid-utf8      one masked text frame, payload b"\\xff\\xfe"
   truncated-utf8    one masked text frame ending inside a character, b"ok\\xe2\\x82"
   fragmented-utf8   masked text frame b"ab\\xe2" (FIN=0), then a continuation
