@@ -1,203 +1,29 @@
-//! One behavioural suite, run against both servers: echo, per-client data,
-//! handshake decisions, sends from other threads, panics, limits,
-//! timeouts, server-initiated close and graceful shutdown. The clients are
-//! tungstenite (a third-party implementation) and, where a test needs to
-//! misbehave on purpose, raw frames.
+//! One behavioural suite, run against every server kind (threaded, event
+//! loop, io_uring with the `uring` feature, tokio with the `tokio`
+//! feature): echo, per-client data, handshake decisions, sends from other
+//! threads, panics, limits, timeouts, server-initiated close and graceful
+//! shutdown; for the servers that queue sends, `on_sent`, the high-water
+//! mark and control frames past a full queue. The clients are tungstenite
+//! (a third-party implementation) and, where a test needs to misbehave on
+//! purpose, raw frames. What only the tokio server does (its own runtime,
+//! cutting clients at the shutdown timeout) is in `tokio_server.rs`.
 #![cfg(feature = "mio")]
 
+mod support_servers;
+
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{self, Receiver, Sender};
-use std::sync::{Arc, Mutex};
-use std::thread::{self, JoinHandle};
+use std::net::TcpStream;
+use std::thread;
 use std::time::Duration;
 
+use support_servers::*;
 use tungstenite::protocol::frame::coding::CloseCode as TCloseCode;
 use tungstenite::Message as TMessage;
 use wsstack::connection::Config;
 use wsstack::frame::{Frame, OpCode};
-use wsstack::handshake::{ClientRequest, Rejection, Request};
-use wsstack::server::{Backpressure, Client, Handler, ServerBuilder, ServerHandle};
+use wsstack::server::ServerBuilder;
 use wsstack::CloseCode;
-use wsstack::FrameSocket;
-use wsstack::{Error, Message};
-
-/// Bounds every wait in this file.
-const WAIT: Duration = Duration::from_secs(20);
-
-#[derive(Clone, Copy, Debug)]
-enum Kind {
-    Threaded,
-    EventLoop,
-    #[cfg(all(feature = "uring", target_os = "linux"))]
-    Uring,
-}
-
-struct Running {
-    addr: SocketAddr,
-    handle: ServerHandle,
-    thread: Option<JoinHandle<Result<(), wsstack::Error>>>,
-}
-
-impl Running {
-    fn url(&self, path: &str) -> String {
-        format!("ws://{}{}", self.addr, path)
-    }
-
-    /// Shut down and wait for `run` to return.
-    fn stop(mut self) {
-        self.handle.shutdown();
-        let t = self.thread.take().unwrap();
-        t.join().unwrap().unwrap();
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if let Some(t) = self.thread.take() {
-            self.handle.shutdown();
-            let _ = t.join();
-        }
-    }
-}
-
-fn start<H: Handler>(kind: Kind, builder: ServerBuilder, handler: H) -> Running {
-    let builder = builder
-        .address("127.0.0.1:0")
-        .loops(2)
-        .shutdown_timeout(Duration::from_secs(1));
-    match kind {
-        Kind::Threaded => {
-            let server = builder.bind_threaded().unwrap();
-            let (addr, handle) = (server.local_addr().unwrap(), server.handle());
-            let thread = Some(thread::spawn(move || server.run(handler)));
-            Running {
-                addr,
-                handle,
-                thread,
-            }
-        }
-        Kind::EventLoop => {
-            let server = builder.bind_event_loop().unwrap();
-            let (addr, handle) = (server.local_addr().unwrap(), server.handle());
-            let thread = Some(thread::spawn(move || server.run(handler)));
-            Running {
-                addr,
-                handle,
-                thread,
-            }
-        }
-        #[cfg(all(feature = "uring", target_os = "linux"))]
-        Kind::Uring => {
-            let server = builder.bind_uring().unwrap();
-            let (addr, handle) = (server.local_addr().unwrap(), server.handle());
-            let thread = Some(thread::spawn(move || server.run(handler)));
-            Running {
-                addr,
-                handle,
-                thread,
-            }
-        }
-    }
-}
-
-fn connect(url: &str) -> tungstenite::WebSocket<tungstenite::stream::MaybeTlsStream<TcpStream>> {
-    let (ws, _) = tungstenite::connect(url).unwrap();
-    if let tungstenite::stream::MaybeTlsStream::Plain(s) = ws.get_ref() {
-        s.set_read_timeout(Some(WAIT)).unwrap();
-    }
-    ws
-}
-
-/// What the recording handler saw, in order.
-#[derive(Debug, PartialEq, Eq, Clone)]
-enum Seen {
-    Open(String),
-    Message(Message),
-    Close(CloseCode, String),
-    Error,
-    Sent,
-}
-
-type Clients = Arc<Mutex<Vec<Client<u32>>>>;
-
-/// Echoes, counts messages per client in its data, records events and
-/// keeps every client handle.
-struct Recorder {
-    events: Sender<Seen>,
-    clients: Clients,
-}
-
-impl Recorder {
-    fn new() -> (Recorder, Receiver<Seen>, Clients) {
-        let (tx, rx) = mpsc::channel();
-        let clients = Arc::default();
-        (
-            Recorder {
-                events: tx,
-                clients: Arc::clone(&clients),
-            },
-            rx,
-            clients,
-        )
-    }
-}
-
-impl Handler for Recorder {
-    type Data = u32;
-
-    fn on_handshake(&self, request: &Request) -> Result<u32, Rejection> {
-        match request.path() {
-            "/forbidden" => Err(Rejection::status(403)),
-            // The client's data starts from the request: `?start=N`.
-            _ => Ok(request
-                .query_param("start")
-                .and_then(|n| n.parse().ok())
-                .unwrap_or(0)),
-        }
-    }
-
-    fn on_open(&self, client: &Client<u32>) {
-        self.clients.lock().unwrap().push(client.clone());
-        let _ = self.events.send(Seen::Open(client.path().to_owned()));
-    }
-
-    fn on_message(&self, client: &Client<u32>, message: Message) {
-        if message.as_text() == Some("panic") {
-            panic!("the handler was asked to panic");
-        }
-        if message.as_text() == Some("count") {
-            let n = *client.data();
-            let _ = client.send(format!("count={n}"));
-            return;
-        }
-        *client.data() += 1;
-        let _ = self.events.send(Seen::Message(message.clone()));
-        let _ = client.send(message);
-    }
-
-    fn on_close(&self, _client: &Client<u32>, code: CloseCode, reason: &str) {
-        let _ = self.events.send(Seen::Close(code, reason.to_owned()));
-    }
-
-    fn on_error(&self, _client: &Client<u32>, _error: &Error) {
-        let _ = self.events.send(Seen::Error);
-    }
-
-    fn on_sent(&self, _client: &Client<u32>, _id: u64) {
-        let _ = self.events.send(Seen::Sent);
-    }
-}
-
-fn next(rx: &Receiver<Seen>) -> Seen {
-    loop {
-        match rx.recv_timeout(WAIT).expect("handler event") {
-            Seen::Sent => continue,
-            other => return other,
-        }
-    }
-}
+use wsstack::Error;
 
 macro_rules! both {
     ($($name:ident),* $(,)?) => {
@@ -215,6 +41,11 @@ macro_rules! both {
                 #[test]
                 fn uring() {
                     super::$name(super::Kind::Uring);
+                }
+                #[cfg(feature = "tokio")]
+                #[test]
+                fn tokio() {
+                    super::$name(super::Kind::Tokio);
                 }
             }
         )*
@@ -390,13 +221,6 @@ fn idle_timeout_closes(kind: Kind) {
     server.stop();
 }
 
-fn raw_client(server: &Running) -> FrameSocket<TcpStream> {
-    let request = ClientRequest::new(&server.url("/")).unwrap();
-    let tcp = TcpStream::connect(server.addr).unwrap();
-    tcp.set_read_timeout(Some(WAIT)).unwrap();
-    FrameSocket::connect(tcp, &request).unwrap().0
-}
-
 fn unanswered_ping_fails_the_client(kind: Kind) {
     let (handler, rx, _) = Recorder::new();
     let config =
@@ -496,199 +320,12 @@ fn protocol_errors_get_close_codes(kind: Kind) {
         .unwrap();
     let f = sock.recv().unwrap();
     assert_eq!(f.close_code_and_reason().unwrap().0, 1007);
-    assert_eq!(next(&rx), Seen::Error);
+    assert_eq!(next(&rx), Seen::Error { io: false });
     assert!(matches!(next(&rx), Seen::Close(c, _) if c == 1007));
     server.stop();
 }
 
 // ---- the servers that queue sends (event loop, io_uring) ----
-
-fn reports_on_sent(kind: Kind) {
-    let (handler, rx, clients) = Recorder::new();
-    let server = start(kind, ServerBuilder::new(), handler);
-    let mut ws = connect(&server.url("/"));
-    next(&rx);
-    let client = clients.lock().unwrap()[0].clone();
-    let id = client.send("hello").unwrap();
-    assert_eq!(ws.read().unwrap(), TMessage::text("hello"));
-    assert_eq!(
-        rx.recv_timeout(WAIT).unwrap(),
-        Seen::Sent,
-        "on_sent for message {id}"
-    );
-    server.stop();
-}
-
-#[test]
-fn event_loop_reports_on_sent() {
-    reports_on_sent(Kind::EventLoop);
-}
-
-#[cfg(all(feature = "uring", target_os = "linux"))]
-#[test]
-fn uring_reports_on_sent() {
-    reports_on_sent(Kind::Uring);
-}
-
-/// A client that stops reading while another thread keeps sending to it:
-/// the server never holds more than the high-water mark for it.
-fn slow_reader_is_bounded_by_the_high_water_mark(kind: Kind) {
-    const HWM: usize = 256 * 1024;
-    for policy in [
-        Backpressure::Drop,
-        Backpressure::Retry,
-        Backpressure::Close(CloseCode::new(1013)),
-    ] {
-        let (handler, rx, clients) = Recorder::new();
-        let builder = ServerBuilder::new()
-            .high_water_mark(HWM)
-            .backpressure(policy);
-        let server = start(kind, builder, handler);
-        let ws = connect(&server.url("/"));
-        next(&rx);
-        let client = clients.lock().unwrap()[0].clone();
-        let chunk = vec![7u8; 16 * 1024];
-        let mut refused = 0;
-        let mut max_buffered = 0;
-        let mut closed = false;
-        for _ in 0..2000 {
-            match client.send(chunk.clone()) {
-                Ok(_) => {}
-                Err(wsstack::server::SendError::Closed) => {
-                    closed = true;
-                    break;
-                }
-                Err(_) => refused += 1,
-            }
-            max_buffered = max_buffered.max(client.buffered_amount());
-        }
-        // Once encoded, a message also counts its frame header (at most
-        // 14 bytes), so the bound is the mark plus one framed message.
-        assert!(
-            max_buffered <= HWM + chunk.len() + wsstack::frame::MAX_HEADER_LEN,
-            "{policy:?}: {max_buffered} buffered"
-        );
-        match policy {
-            Backpressure::Drop => {
-                assert!(refused > 0);
-                assert_eq!(server.handle.stats().dropped_messages, refused);
-            }
-            Backpressure::Retry => assert!(refused > 0),
-            Backpressure::Close(_) => assert!(closed, "the slow client is closed"),
-        }
-        drop(ws);
-        server.stop();
-    }
-}
-
-#[test]
-fn event_loop_slow_reader_is_bounded_by_the_high_water_mark() {
-    slow_reader_is_bounded_by_the_high_water_mark(Kind::EventLoop);
-}
-
-#[cfg(all(feature = "uring", target_os = "linux"))]
-#[test]
-fn uring_slow_reader_is_bounded_by_the_high_water_mark() {
-    slow_reader_is_bounded_by_the_high_water_mark(Kind::Uring);
-}
-
-/// Pongs and closes are never dropped or stuck behind a full queue.
-fn control_frames_bypass_the_queue(kind: Kind) {
-    let (handler, rx, clients) = Recorder::new();
-    let builder = ServerBuilder::new()
-        .high_water_mark(64 * 1024)
-        .backpressure(Backpressure::Drop);
-    let server = start(kind, builder, handler);
-    let mut sock = raw_client(&server);
-    next(&rx);
-    let client = clients.lock().unwrap()[0].clone();
-    for _ in 0..100 {
-        let _ = client.send(vec![1u8; 8 * 1024]);
-    }
-    sock.send(&Frame::ping("are you there")).unwrap();
-    let mut got_pong = false;
-    for _ in 0..200 {
-        let f = sock.recv().unwrap();
-        if f.opcode == OpCode::Pong {
-            assert_eq!(f.payload, b"are you there");
-            got_pong = true;
-            break;
-        }
-    }
-    assert!(got_pong);
-    server.stop();
-}
-
-#[test]
-fn event_loop_control_frames_bypass_the_queue() {
-    control_frames_bypass_the_queue(Kind::EventLoop);
-}
-
-#[cfg(all(feature = "uring", target_os = "linux"))]
-#[test]
-fn uring_control_frames_bypass_the_queue() {
-    control_frames_bypass_the_queue(Kind::Uring);
-}
-
-#[test]
-fn two_kinds_count_opened_clients() {
-    for kind in [
-        Kind::Threaded,
-        Kind::EventLoop,
-        #[cfg(all(feature = "uring", target_os = "linux"))]
-        Kind::Uring,
-    ] {
-        let (handler, rx, _) = Recorder::new();
-        let server = start(kind, ServerBuilder::new(), handler);
-        let sockets: Vec<_> = (0..3).map(|_| connect(&server.url("/"))).collect();
-        for _ in 0..3 {
-            next(&rx);
-        }
-        assert_eq!(server.handle.stats().open, 3);
-        drop(sockets);
-        let counter = AtomicUsize::new(0);
-        while counter.load(Ordering::Relaxed) < 3 {
-            if let Seen::Close(code, _) = next(&rx) {
-                assert_eq!(code, 1006);
-                counter.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-        server.stop();
-    }
-}
-
-/// Threaded server: a send to a client that stopped reading blocks the
-/// sender (nothing piles up in the server), and the write timeout ends it.
-#[test]
-fn threaded_slow_reader_is_cut_off_by_the_write_timeout() {
-    let (handler, rx, clients) = Recorder::new();
-    let builder = ServerBuilder::new().write_timeout(Duration::from_millis(500));
-    let server = start(Kind::Threaded, builder, handler);
-    let _ws = connect(&server.url("/")); // never reads
-    next(&rx);
-    let client = clients.lock().unwrap()[0].clone();
-    let chunk = vec![7u8; 64 * 1024];
-    let mut sent = 0;
-    let outcome = loop {
-        assert!(
-            client.buffered_amount() <= chunk.len() + 14,
-            "the threaded server buffers at most one frame"
-        );
-        match client.send(chunk.clone()) {
-            Ok(_) => sent += 1,
-            Err(e) => break e,
-        }
-        assert!(sent < 100_000, "the socket buffers cannot hold this much");
-    };
-    assert_eq!(outcome, wsstack::server::SendError::Closed);
-    loop {
-        if let Seen::Close(code, _) = next(&rx) {
-            assert_eq!(code, 1006);
-            break;
-        }
-    }
-    server.stop();
-}
 
 /// A client that never answers our Close is dropped after the close
 /// timeout, and reported as 1006.
