@@ -17,9 +17,9 @@ use std::time::Instant;
 use super::dispatch::{
     admit, deliver, handshake_verdict, open_client, report_close, transport_loss, Admitted,
 };
-use super::loop_link::{encode_queued, LinkShared, LoopAccess, LoopShared};
+use super::loop_link::{LinkShared, LoopAccess, LoopShared};
 use super::output::Output;
-use super::queued::{QueuedLink, Queues};
+use super::queued::{encode_for_write, QueuedLink, Queues};
 use super::shared::{guarded, ServerState};
 use super::{Client, Handler, Hub, ServerBuilder};
 use crate::connection::Engine;
@@ -99,15 +99,9 @@ impl<D, S, X> LoopConn<D, S, X> {
     /// queued itself.
     pub(crate) fn prepare_output(&mut self) {
         if let Phase::Open { engine, link, .. } = &mut self.phase {
-            if !engine.close_started() {
-                encode_queued(&mut self.output, engine, link, false);
-            }
-            if let Some((code, reason)) = link.send.take_close_request() {
-                encode_queued(&mut self.output, engine, link, true);
-                if engine.close(code, &reason).is_err() {
-                    let _ = engine.close(CloseCode::INTERNAL_ERROR, "");
-                }
-            }
+            encode_for_write(&mut self.output, engine, &link.send, |added, removed| {
+                link.moved(added, removed)
+            });
             self.output.take_from(engine);
         }
     }

@@ -174,6 +174,14 @@ impl<S> LinkShared<S> {
         self.send.buffered()
     }
 
+    /// A queued message left the queue (`removed` payload bytes) and
+    /// added `added` bytes to the loop's output: count both, in one step
+    /// for senders.
+    pub(crate) fn moved(&self, added: usize, removed: usize) {
+        self.out_bytes.fetch_add(added, Ordering::Relaxed);
+        self.send.adjust(added, removed);
+    }
+
     /// The output now holds `len` unwritten bytes: count the change for
     /// senders on other threads.
     pub(crate) fn output_is(&self, len: usize) {
@@ -224,7 +232,6 @@ pub(crate) fn encode_queued<S>(
     all: bool,
 ) {
     super::queued::encode_queued(output, engine, &link.send.queue, all, |added, removed| {
-        link.out_bytes.fetch_add(added, Ordering::Relaxed);
-        link.send.adjust(added, removed);
+        link.moved(added, removed)
     });
 }

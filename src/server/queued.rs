@@ -51,6 +51,27 @@ pub(crate) fn adjust(counter: &AtomicUsize, added: usize, removed: usize) {
     }
 }
 
+/// Before a write: queued messages into `output` (up to [`OUT_LOW`]);
+/// on a close request, all of them and then the Close, so everything
+/// accepted before the close goes out first. `moved` as for
+/// [`encode_queued`].
+pub(crate) fn encode_for_write(
+    output: &mut Output,
+    engine: &mut Engine,
+    side: &SendSide,
+    mut moved: impl FnMut(usize, usize),
+) {
+    if !engine.close_started() {
+        encode_queued(output, engine, &side.queue, false, &mut moved);
+    }
+    if let Some((code, reason)) = side.take_close_request() {
+        encode_queued(output, engine, &side.queue, true, &mut moved);
+        if engine.close(code, &reason).is_err() {
+            let _ = engine.close(CloseCode::INTERNAL_ERROR, "");
+        }
+    }
+}
+
 /// Move queued messages through the engine into `output` while it is
 /// shorter than [`OUT_LOW`] (or all of them, when `all`), in order behind
 /// whatever the engine queued before (pongs). `moved(added, removed)`

@@ -272,10 +272,14 @@ impl Engine {
             // is known and within twice what came (never more than the
             // peer has sent, doubled): the frame's last bytes then join
             // without a reallocation that copies the first ones.
+            // (Saturating: a 64-bit length need not fit a 32-bit usize.)
+            let size = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
             let frame_left = match &self.frame {
-                Some(frame) => Some((frame.header.payload_len - frame.received) as usize),
+                Some(frame) => Some(size(
+                    frame.header.payload_len.saturating_sub(frame.received),
+                )),
                 None => match self.decoder.decode_header(data) {
-                    Ok(Some((header, len))) => Some(len + header.payload_len as usize),
+                    Ok(Some((header, len))) => Some(len.saturating_add(size(header.payload_len))),
                     _ => None,
                 },
             };

@@ -5,7 +5,7 @@
 use super::*;
 use crate::server::dispatch::EngineAccess;
 use crate::server::output::Output;
-use crate::server::queued::{Queues, SendSide};
+use crate::server::queued::{encode_for_write, Queues, SendSide};
 
 /// The part of a connection that senders on other threads touch: its
 /// send side, and how its task is woken.
@@ -214,16 +214,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             self.link.send.buffered.store(0, Ordering::Release);
             return;
         }
-        if !self.engine.close_started() {
-            encode_queued(&mut self.out, &mut self.engine, &self.link, false);
-        }
-        if let Some((code, reason)) = self.link.send.take_close_request() {
-            // Everything accepted before the close goes out first.
-            encode_queued(&mut self.out, &mut self.engine, &self.link, true);
-            if self.engine.close(code, &reason).is_err() {
-                let _ = self.engine.close(CloseCode::INTERNAL_ERROR, "");
-            }
-        }
+        let side = &self.link.send;
+        encode_for_write(&mut self.out, &mut self.engine, side, |added, removed| {
+            side.adjust(added, removed)
+        });
         let before = self.out.len;
         self.out.take_from(&mut self.engine);
         self.link.send.adjust(self.out.len - before, 0);
